@@ -1,0 +1,81 @@
+"""FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from . import __version__
+from .api import api_keys, auth, errors, inboxes, pods
+from .config import Settings, get_settings
+from .db.engine import Database
+from .schemas.common import ErrorResponse, ValidationErrorResponse
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ValidationErrorResponse, "description": "Validation error"},
+    401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
+    403: {"model": ErrorResponse, "description": "Forbidden"},
+    404: {"model": ErrorResponse, "description": "Not found (also outside the key's scope)"},
+    409: {"model": ErrorResponse, "description": "Conflict"},
+    413: {"model": ErrorResponse, "description": "Request body too large"},
+    422: {"model": ErrorResponse, "description": "Unprocessable"},
+    500: {"model": ErrorResponse, "description": "Internal error"},
+}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = Database(settings.database_url)
+        try:
+            yield
+        finally:
+            await app.state.db.dispose()
+
+    app = FastAPI(
+        title="agentmail-server",
+        version=__version__,
+        description="Self-hosted server for AgentMail's /v0 API",
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+        max_body_size=settings.max_request_bytes,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    for module in (auth, api_keys, pods, inboxes):
+        app.include_router(module.router, responses=ERROR_RESPONSES)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> JSONResponse:
+        try:
+            async with app.state.db.read() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception as exc:  # the point of a health check is to report any failure
+            return JSONResponse({"status": "unhealthy", "database": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    # FastAPI documents its own 422 body for every route; ours are converted to 400 ValidationError.
+    ref = {"$ref": "#/components/schemas/ErrorResponse"}
+    for path in schema.get("paths", {}).values():
+        for op in path.values():
+            resp = op.get("responses", {}).get("422")
+            if resp:
+                resp["content"] = {"application/json": {"schema": ref}}
+    app.openapi_schema = schema
+    return schema

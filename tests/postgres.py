@@ -1,0 +1,112 @@
+"""Finding a PostgreSQL server for the tests, or starting a throwaway cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+async def _answers(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(url, timeout=3)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+def answers(url: str) -> bool:
+    return asyncio.run(_answers(url))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_tool(name: str) -> str | None:
+    for directory in PG_BIN_DIRS:
+        if (directory / name).exists():
+            return str(directory / name)
+    return shutil.which(name)
+
+
+@dataclass
+class Cluster:
+    """A throwaway cluster (initdb + pg_ctl), run as the postgres user when we are root."""
+
+    directory: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @staticmethod
+    def _as_postgres(cmd: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+    @classmethod
+    def start(cls) -> Cluster:
+        initdb, pg_ctl = _pg_tool("initdb"), _pg_tool("pg_ctl")
+        if not initdb or not pg_ctl:
+            raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
+        directory = Path(tempfile.mkdtemp(prefix="am-pg-"))
+        if os.geteuid() == 0:
+            shutil.chown(directory, "postgres")
+        port = free_port()
+        run = lambda cmd: subprocess.run(cls._as_postgres(cmd), check=True, capture_output=True)  # noqa: E731
+        run([initdb, "-D", f"{directory}/data", "-U", "postgres", "-A", "trust", "-E", "UTF8",
+             "--locale=C.UTF-8", "--no-sync"])
+        run([pg_ctl, "-D", f"{directory}/data", "-l", f"{directory}/server.log", "-w", "-s", "-o",
+             f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off "
+             "-c synchronous_commit=off -c full_page_writes=off", "start"])
+        return cls(directory=directory, port=port)
+
+    def stop(self) -> None:
+        pg_ctl = _pg_tool("pg_ctl")
+        if pg_ctl:
+            subprocess.run(self._as_postgres([pg_ctl, "-D", f"{self.directory}/data", "-m", "immediate", "-w",
+                                              "-s", "stop"]), capture_output=True)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+async def _create_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url, timeout=10)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url, timeout=10)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def fresh_database(admin_url: str) -> tuple[str, str]:
+    """A new empty database on the server behind `admin_url`: (name, sqlalchemy url)."""
+    name = f"am_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_create_database(admin_url, name))
+    base = admin_url.rsplit("/", 1)[0]
+    return name, f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    asyncio.run(_drop_database(admin_url, name))
