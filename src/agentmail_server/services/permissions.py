@@ -31,9 +31,13 @@ def granted(permissions: dict[str, bool] | None, flag: str) -> bool:
 
 
 def escalates(parent: dict[str, bool] | None, child: dict[str, bool] | None) -> list[str]:
-    """Flags the child would hold that the parent does not."""
-    if parent is None:
-        return []
+    """Flags the child would hold that the parent does not.
+
+    An unrestricted parent lacks the explicit-only flags too (REFERENCE §1.14), so it cannot hand
+    them out either.
+    """
     if child is None:
+        if parent is None:
+            return []
         return [flag for flag in PERMISSIONS if granted(None, flag) and not granted(parent, flag)]
     return [flag for flag, on in child.items() if on and not granted(parent, flag)]
