@@ -145,7 +145,7 @@ def test_inbox_search(sdk, http, server):
     assert hits.inboxes[0].inbox_id == exact.inbox_id
     words = sdk.inboxes.search(q=tag)
     assert {i.inbox_id for i in words.inboxes} >= {exact.inbox_id, f"support-{tag}@agentmail.localhost"}
-    assert sdk.inboxes.search(q=f"revenue").count >= 1
+    assert sdk.inboxes.search(q="revenue").count >= 1
     assert sdk.inboxes.search(q=f"zz{tag}").count == 0
     error(http.get("/v0/inboxes/search", params={"q": "x"}), 400)
     error(http.get("/v0/inboxes/search"), 400)

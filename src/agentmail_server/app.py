@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from . import __version__
 from .api import api_keys, auth, errors, inboxes, pods
+from .api.guard import RequestGuard
 from .config import Settings, get_settings
 from .db.engine import Database
 from .schemas.common import ErrorResponse, ValidationErrorResponse
@@ -46,10 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Self-hosted server for AgentMail's /v0 API",
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
-        max_body_size=settings.max_request_bytes,
     )
     app.state.settings = settings
     errors.install(app)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_request_bytes)
     for module in (auth, api_keys, pods, inboxes):
         app.include_router(module.router, responses=ERROR_RESPONSES)
 

@@ -49,13 +49,17 @@ def _status_of(exc: svc.ServiceError) -> int:
     return 500
 
 
-async def _service_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, svc.ServiceError)
+def error_response(exc: svc.ServiceError) -> JSONResponse:
     if isinstance(exc, svc.Invalid):
         body = validation_body(exc.errors, exc.message)
     else:
         body = error_body(exc.name, exc.code, exc.message, fix=exc.fix, **exc.extra)
     return JSONResponse(body, status_code=_status_of(exc))
+
+
+async def _service_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, svc.ServiceError)
+    return error_response(exc)
 
 
 def _loc_path(loc: tuple[Any, ...]) -> list[str | int]:
@@ -72,7 +76,9 @@ async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
     for err in exc.errors():
         kind = err.get("type", "invalid")
         message = "Body is not valid JSON" if kind == "json_invalid" else err.get("msg", "Invalid value")
-        errors.append({"code": kind, "path": _loc_path(tuple(err.get("loc", ()))), "message": message})
+        extra_path = (err.get("ctx") or {}).get("path") or []
+        errors.append({"code": kind, "path": [*_loc_path(tuple(err.get("loc", ()))), *extra_path],
+                       "message": message})
     return JSONResponse(validation_body(errors), status_code=400)
 
 

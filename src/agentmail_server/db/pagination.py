@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from ..services.errors import Invalid
+from .types import UTCDateTime
 
 T = TypeVar("T")
 
@@ -105,7 +106,9 @@ async def paginate(
 
 def _after(values: list[Any], order: Sequence[InstrumentedAttribute[Any]], ascending: bool) -> Any:
     for value, col in zip(values, order, strict=True):
-        if not isinstance(value, col.type.python_type) or isinstance(value, bool):
+        # TypeDecorators report python_type `object`; the UTC column holds datetimes.
+        expected = datetime if isinstance(col.type, UTCDateTime) else col.type.python_type
+        if not isinstance(value, expected) or isinstance(value, bool):
             raise TypeError("token value does not match the column")
         if isinstance(value, datetime) and value.tzinfo is None:
             raise TypeError("naive datetime in token")
@@ -117,16 +120,23 @@ def _after(values: list[Any], order: Sequence[InstrumentedAttribute[Any]], ascen
     return or_(*clauses)
 
 
+def decode_offset(page_token: str | None, endpoint: str) -> int:
+    """The position a ranked listing (search) resumes at."""
+    if not page_token:
+        return 0
+    start = _decode(page_token, endpoint).get("n")
+    if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+        raise Invalid(_BAD_TOKEN, path=["page_token"])
+    return start
+
+
+def offset_token(endpoint: str, start: int) -> str:
+    return _encode({"e": endpoint, "n": start})
+
+
 def offset_page(items: list[T], *, endpoint: str, limit: int, page_token: str | None) -> Page[T]:
-    """Paging over an already-ranked list (search results), with the same opaque tokens."""
-    start = 0
-    if page_token:
-        payload = _decode(page_token, endpoint)
-        start = payload.get("n")
-        if not isinstance(start, int) or start < 0:
-            raise Invalid(_BAD_TOKEN, path=["page_token"])
-    chunk = items[start : start + limit]
+    """Paging over an already-ranked list, with the same opaque tokens."""
+    start = decode_offset(page_token, endpoint)
     more = start + limit < len(items)
-    return Page(
-        items=chunk, limit=limit, next_page_token=_encode({"e": endpoint, "n": start + limit}) if more else None
-    )
+    return Page(items=items[start : start + limit], limit=limit,
+                next_page_token=offset_token(endpoint, start + limit) if more else None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from ..db import tables
 from .common import Metadata, RequestModel, ResponseModel, Timestamp, UpdateMetadata
@@ -47,10 +47,13 @@ class PublicJwk(RequestModel):
     y: str
 
 
+NAME = Field(default=None, max_length=256)
+
+
 class CreateApiKeyRequest(RequestModel):
     """Bearer key creation; a `public_key` marks the (unsupported) public-key registration shape."""
 
-    name: str | None = None
+    name: str | None = NAME
     permissions: ApiKeyPermissions | None = None
     expires_at: Timestamp | None = None
     public_key: PublicJwk | None = None
@@ -58,7 +61,7 @@ class CreateApiKeyRequest(RequestModel):
 
 
 class UpdateApiKeyRequest(RequestModel):
-    name: str | None = None
+    name: str | None = NAME
     permissions: ApiKeyPermissions | None = None
 
 
@@ -115,7 +118,7 @@ class ListApiKeysResponse(ResponseModel):
 
 
 class CreatePodRequest(RequestModel):
-    name: str | None = None
+    name: str | None = NAME
     client_id: str | None = None
 
 
