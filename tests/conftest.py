@@ -10,6 +10,8 @@ import httpx
 import pytest
 from agentmail import AgentMail, AgentMailEnvironment, AsyncAgentMail
 
+from . import server as server_module
+from .dns_server import ZoneServer
 from .postgres import DEFAULT_URL, Cluster, answers, drop_database, fresh_database
 from .server import Server
 
@@ -37,6 +39,18 @@ def postgres_admin_url() -> Iterator[str]:
         yield cluster.url
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dns() -> Iterator[ZoneServer]:
+    """A local DNS server for every test server: no lookup leaves the machine. Tests set zones on it."""
+    zone = ZoneServer.start("")
+    server_module.DEFAULT_ENV["AGENTMAIL_DNS_NAMESERVERS"] = zone.nameservers
+    try:
+        yield zone
+    finally:
+        server_module.DEFAULT_ENV.pop("AGENTMAIL_DNS_NAMESERVERS", None)
+        zone.stop()
 
 
 def database_url(backend: str, tmp: Path, request: pytest.FixtureRequest) -> str:

@@ -16,6 +16,9 @@ import httpx
 
 from .postgres import free_port
 
+# Settings every test server gets (conftest points DNS at a local zone server, for instance).
+DEFAULT_ENV: dict[str, str] = {}
+
 
 @dataclass
 class Server:
@@ -50,6 +53,7 @@ class Server:
             "AGENTMAIL_SMTP_PORT": str(self.smtp_port),
             "AGENTMAIL_ROOT_API_KEY": self.api_key,
             "AGENTMAIL_LOG_LEVEL": "warning",
+            **DEFAULT_ENV,
         })
         env.update(self.extra_env)
         return env

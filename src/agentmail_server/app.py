@@ -12,10 +12,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from . import __version__
-from .api import api_keys, auth, errors, inboxes, pods
+from .api import api_keys, auth, errors, inboxes, links, lists, messages, pods, threads
 from .api.guard import RequestGuard
 from .config import Settings, get_settings
-from .db.engine import Database
+from .runtime import run_services
 from .schemas.common import ErrorResponse, ValidationErrorResponse
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -35,11 +35,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.db = Database(settings.database_url)
-        try:
+        async with run_services(settings) as services:
+            app.state.db = services.db
+            app.state.link_secret = services.link_secret
             yield
-        finally:
-            await app.state.db.dispose()
 
     app = FastAPI(
         title="agentmail-server",
@@ -51,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_request_bytes)
-    for module in (auth, api_keys, pods, inboxes):
+    for module in (auth, api_keys, pods, inboxes, lists, messages, threads, links):
         app.include_router(module.router, responses=ERROR_RESPONSES)
 
     @app.get("/health", include_in_schema=False)

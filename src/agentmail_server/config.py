@@ -23,6 +23,23 @@ class Settings(BaseSettings):
     # A send with base64 attachments is ~6 MB in production; leave headroom for JSON overhead.
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     log_level: str = "info"
+    # Which parts this process runs: any of api, smtp, worker (scale them separately on PostgreSQL).
+    roles: str = "api,smtp,worker"
+    smtp_max_message_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    # DATA transactions being stored at once; past this the listener answers 451 instead of queueing
+    # without bound in memory.
+    smtp_max_inflight: int = Field(default=200, ge=0)
+    smtp_tls_cert: str | None = None
+    smtp_tls_key: str | None = None
+    smtp_hostname: str | None = None
+    # Absolute base for signed download links when the server sits behind a proxy.
+    public_url: str | None = None
+    # Inbound SPF/DKIM/DMARC: "off", "dmarc" (label mail unauthenticated only when the sender's
+    # domain publishes DMARC and it fails, so local development mail stays clean) or "strict".
+    inbound_auth: str = "dmarc"
+    worker_concurrency: int = Field(default=2, ge=1, le=64)
+    # How long a claimed job stays locked without a heartbeat (a crashed worker's job waits this long).
+    job_lease_seconds: float = Field(default=15.0, gt=0)
 
     @field_validator("database_url")
     @classmethod
@@ -43,6 +60,9 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_domain(cls, domain: str) -> str:
         return domain.strip().lower()
+
+    def has_role(self, role: str) -> bool:
+        return role in {r.strip() for r in self.roles.split(",")}
 
     @property
     def is_sqlite(self) -> bool:

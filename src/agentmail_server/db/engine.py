@@ -10,6 +10,7 @@ engine.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,9 +19,15 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
+def _json_dumps(value: Any) -> str:
+    # Stored as written, not \u-escaped, so text filters on addresses and subjects match non-ASCII.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=0, pool_timeout=60, connect_args={"timeout": 30}
+        url, pool_size=pool_size, max_overflow=0, pool_timeout=60, connect_args={"timeout": 30},
+        json_serializer=_json_dumps,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -49,7 +56,9 @@ class Database:
             self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
             self.read_engine = _sqlite_engine(url, begin="BEGIN", pool_size=8)
         else:
-            self.write_engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self.write_engine = create_async_engine(
+                url, pool_size=10, max_overflow=10, pool_pre_ping=True, json_serializer=_json_dumps
+            )
             self.read_engine = self.write_engine
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import JSONType, UTCDateTime, utcnow
@@ -93,3 +104,179 @@ class ApiKey(Timestamps, Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class Blob(Base):
+    """Raw bytes (a whole .eml). Messages and inbound envelopes point here; attachments are cut from it."""
+
+    __tablename__ = "blobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class InboundMail(Base):
+    """One SMTP transaction as accepted: committed before the 250, processed afterwards."""
+
+    __tablename__ = "inbound_mail"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    blob_id: Mapped[str] = mapped_column(ForeignKey("blobs.id"), nullable=False)
+    mail_from: Mapped[str] = mapped_column(Text, nullable=False)
+    rcpt_to: Mapped[list[str]] = mapped_column(JSONType, nullable=False)
+    peer: Mapped[str | None] = mapped_column(String(128))
+    helo: Mapped[str | None] = mapped_column(String(255))
+    tls: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Job(Base):
+    """Durable work: the database is the only queue (claimed with a lease, retried with backoff)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index(None, "status", "run_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(64), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    run_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Event(Base):
+    """The outbox: immutable event rows carrying the exact wire payload, written with the change."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index(None, "organization_id", "id"), Index(None, "inbox_id", "id"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    event_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False)
+    pod_id: Mapped[str | None] = mapped_column(String(36))
+    inbox_id: Mapped[str | None] = mapped_column(String(320))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class Thread(Timestamps, Base):
+    """A conversation inside one inbox. Summary columns are recomputed from its messages on change."""
+
+    __tablename__ = "threads"
+    __table_args__ = (
+        Index(None, "inbox_id", "timestamp", "id"),
+        Index(None, "pod_id", "timestamp", "id"),
+        Index(None, "organization_id", "timestamp", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False)
+    pod_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    inbox_id: Mapped[str] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"), nullable=False)
+    subject: Mapped[str | None] = mapped_column(Text)
+    base_subject: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    labels: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    senders: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    recipients: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    preview: Mapped[str | None] = mapped_column(Text)
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, nullable=False, default=list)
+    last_message_id: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    message_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    received_timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Message(Timestamps, Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("inbox_id", "message_id"),
+        Index(None, "inbox_id", "timestamp", "id"),
+        Index(None, "thread_id", "timestamp", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False)
+    pod_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    inbox_id: Mapped[str] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"), nullable=False)
+    thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), nullable=False)
+    # The API id (angle brackets included); equals the header Message-ID unless that was missing/colliding.
+    message_id: Mapped[str] = mapped_column(String(1000), nullable=False)
+    header_message_id: Mapped[str | None] = mapped_column(String(1000))
+    blob_id: Mapped[str] = mapped_column(ForeignKey("blobs.id"), nullable=False)
+    inbound_id: Mapped[str | None] = mapped_column(String(36))
+    direction: Mapped[str] = mapped_column(String(16), nullable=False)
+    labels: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    from_: Mapped[str] = mapped_column("from", Text, nullable=False, default="")
+    from_email: Mapped[str | None] = mapped_column(String(320))
+    to: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    cc: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    bcc: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    reply_to: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    subject: Mapped[str | None] = mapped_column(Text)
+    preview: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    extracted_text: Mapped[str | None] = mapped_column(Text)
+    extracted_html: Mapped[str | None] = mapped_column(Text)
+    in_reply_to: Mapped[str | None] = mapped_column(Text)
+    references: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    headers: Mapped[dict[str, str]] = mapped_column(JSONType, nullable=False, default=dict)
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, nullable=False, default=list)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class ThreadRef(Base):
+    """Every Message-ID an inbox has seen or seen referenced, and the thread it belongs to.
+
+    Referenced-but-unseen ids are JWZ's phantom containers: a parent that arrives after its reply
+    finds the reply's thread here.
+    """
+
+    __tablename__ = "thread_refs"
+    __table_args__ = (Index(None, "thread_id"),)
+
+    inbox_id: Mapped[str] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), nullable=False)
+
+
+class ListEntry(Base):
+    """Allow/block list entries at organization, pod or inbox scope (REFERENCE §2.11)."""
+
+    __tablename__ = "list_entries"
+    __table_args__ = (UniqueConstraint("organization_id", "scope_key", "direction", "list_type", "entry"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False)
+    pod_id: Mapped[str | None] = mapped_column(ForeignKey("pods.id", ondelete="CASCADE"))
+    inbox_id: Mapped[str | None] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"))
+    # "org", "pod#<pod_id>" or "inbox#<inbox_id>": one column makes the uniqueness rule portable.
+    scope_key: Mapped[str] = mapped_column(String(400), nullable=False)
+    direction: Mapped[str] = mapped_column(String(16), nullable=False)
+    list_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    entry: Mapped[str] = mapped_column(String(320), nullable=False)
+    entry_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    read_only: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class ServerSetting(Base):
+    """Server-wide values shared by every replica (e.g. the key that signs download links)."""
+
+    __tablename__ = "server_settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)

@@ -66,6 +66,14 @@ class ResponseModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class PageResponse(ResponseModel):
+    """The paging fields every list answer shares (REFERENCE §1.8); subclasses add the items."""
+
+    count: int
+    limit: int | None = None
+    next_page_token: str | None = None
+
+
 class ErrorResponse(ResponseModel):
     model_config = ConfigDict(extra="allow")
 

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 
 from ..db import tables
-from .common import Metadata, RequestModel, ResponseModel, Timestamp, UpdateMetadata
+from .common import Metadata, PageResponse, RequestModel, ResponseModel, Timestamp, UpdateMetadata
 from .permissions import ApiKeyPermissions
 
 
@@ -107,10 +107,7 @@ class CreateApiKeyResponse(ResponseModel):
         )
 
 
-class ListApiKeysResponse(ResponseModel):
-    count: int
-    limit: int | None = None
-    next_page_token: str | None = None
+class ListApiKeysResponse(PageResponse):
     api_keys: list[BearerApiKey]
 
 
@@ -137,10 +134,7 @@ class Pod(ResponseModel):
         )
 
 
-class ListPodsResponse(ResponseModel):
-    count: int
-    limit: int | None = None
-    next_page_token: str | None = None
+class ListPodsResponse(PageResponse):
     pods: list[Pod]
 
 
@@ -184,10 +178,7 @@ class Inbox(ResponseModel):
         )
 
 
-class ListInboxesResponse(ResponseModel):
-    count: int
-    limit: int | None = None
-    next_page_token: str | None = None
+class ListInboxesResponse(PageResponse):
     inboxes: list[Inbox]
 
 

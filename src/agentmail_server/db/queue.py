@@ -1,0 +1,80 @@
+"""Durable jobs: enqueue in the caller's transaction, claim with a lease, finish or retry.
+
+Claiming is the one dialect-specific step: PostgreSQL uses FOR UPDATE SKIP LOCKED so any number
+of workers in any number of processes take different jobs without blocking; SQLite serialises
+writers, so a single UPDATE … RETURNING is already atomic. A worker that dies mid-job leaves its
+lease to expire, after which another worker takes the job again (at-least-once).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .engine import Database
+from .tables import Job
+from .types import utcnow
+
+
+def enqueue(session: AsyncSession, kind: str, payload: dict[str, Any], *, run_at: datetime | None = None) -> Job:
+    job = Job(kind=kind, payload=payload, status="queued", attempts=0, run_at=run_at or utcnow())
+    session.add(job)
+    return job
+
+
+def _claimable(now: datetime, kinds: list[str]) -> Any:
+    return and_(
+        Job.kind.in_(kinds),
+        or_(
+            and_(Job.status == "queued", Job.run_at <= now),
+            and_(Job.status == "running", Job.locked_until < now),
+        ),
+    )
+
+
+async def claim(db: Database, kinds: list[str], *, lease: timedelta) -> Job | None:
+    now = utcnow()
+    async with db.write() as session:
+        if db.dialect == "postgresql":
+            job = await session.scalar(
+                select(Job).where(_claimable(now, kinds)).order_by(Job.id).limit(1).with_for_update(skip_locked=True)
+            )
+            if job is None:
+                return None
+            job.status, job.attempts, job.locked_until = "running", job.attempts + 1, now + lease
+            return job
+        oldest = select(Job.id).where(_claimable(now, kinds)).order_by(Job.id).limit(1).scalar_subquery()
+        return await session.scalar(
+            update(Job)
+            .where(Job.id == oldest)
+            .values(status="running", attempts=Job.attempts + 1, locked_until=now + lease)
+            .returning(Job)
+        )
+
+
+async def extend_lease(db: Database, job: Job, lease: timedelta) -> None:
+    async with db.write() as session:
+        await session.execute(
+            update(Job).where(Job.id == job.id, Job.status == "running").values(locked_until=utcnow() + lease)
+        )
+
+
+async def finish(db: Database, job: Job) -> None:
+    async with db.write() as session:
+        await session.execute(
+            update(Job).where(Job.id == job.id).values(status="done", finished_at=utcnow(), locked_until=None)
+        )
+
+
+async def retry_later(db: Database, job: Job, error: str, *, delay: timedelta | None) -> None:
+    """Put the job back for another attempt after `delay`, or mark it dead when `delay` is None."""
+    values: dict[str, Any] = {"last_error": error[:4000], "locked_until": None}
+    if delay is None:
+        values.update(status="dead", finished_at=utcnow())
+    else:
+        values.update(status="queued", run_at=utcnow() + delay)
+    async with db.write() as session:
+        await session.execute(update(Job).where(Job.id == job.id).values(**values))

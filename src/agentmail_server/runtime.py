@@ -1,0 +1,80 @@
+"""Everything a serving process runs besides HTTP: the database, job workers, the SMTP listener."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from .config import Settings
+from .db.engine import Database
+from .mail.dns import make_resolver
+from .mail.smtp_in import PROCESS_INBOUND, InboundHandler, start_listener
+from .services import ingest, links
+from .workers.runner import JobRunner
+
+log = logging.getLogger("agentmail_server")
+
+
+@dataclass
+class Services:
+    db: Database
+    link_secret: bytes
+    runner: JobRunner | None
+    smtp: asyncio.AbstractServer | None
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.smtp_tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key)
+    return context
+
+
+def job_handlers(db: Database, settings: Settings) -> dict[str, Any]:
+    inbound = ingest.InboundConfig(
+        default_domain=settings.default_domain, resolver=make_resolver(settings.dns_nameservers),
+        auth_mode=settings.inbound_auth, authserv_id=settings.smtp_hostname or "agentmail-server",
+    )
+
+    async def process_inbound(payload: dict[str, Any]) -> None:
+        await ingest.process_inbound(db, str(payload["inbound_id"]), inbound)
+
+    return {PROCESS_INBOUND: process_inbound}
+
+
+@contextlib.asynccontextmanager
+async def run_services(settings: Settings) -> AsyncIterator[Services]:
+    db = Database(settings.database_url)
+    runner: JobRunner | None = None
+    listener: asyncio.AbstractServer | None = None
+    try:
+        secret = await links.load_secret(db)
+        if settings.has_role("worker"):
+            runner = JobRunner(db, job_handlers(db, settings), concurrency=settings.worker_concurrency,
+                               lease=timedelta(seconds=settings.job_lease_seconds))
+            runner.start()
+        if settings.has_role("smtp"):
+            handler = InboundHandler(db, on_commit=runner.wake if runner else (lambda: None),
+                                     max_inflight=settings.smtp_max_inflight)
+            listener = await start_listener(
+                handler, host=settings.smtp_host, port=settings.smtp_port,
+                max_message_bytes=settings.smtp_max_message_bytes, tls_context=_tls_context(settings),
+                hostname=settings.smtp_hostname,
+            )
+            log.info("SMTP listening on %s:%s", settings.smtp_host, settings.smtp_port)
+        yield Services(db=db, link_secret=secret, runner=runner, smtp=listener)
+    finally:
+        if listener is not None:
+            listener.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(listener.wait_closed(), 5)
+        if runner is not None:
+            await runner.stop()
+        await db.dispose()

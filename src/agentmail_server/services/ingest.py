@@ -1,0 +1,172 @@
+"""Inbound processing: from a committed SMTP transaction to stored, threaded, labelled messages.
+
+Runs as the `process_inbound` job after the 250 was sent, from the stored raw copy. Every step is
+idempotent, so a retry after a crash (or a sender's resend) never stores a message twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+
+from dns.asyncresolver import Resolver
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..db.engine import Database
+from ..db.tables import Blob, InboundMail, Inbox, Message
+from ..db.types import utcnow
+from ..events.outbox import emit_event
+from ..mail.auth import authenticate
+from ..mail.parse import ParsedMessage, parse
+from ..schemas.messages import Message as MessageWire
+from ..schemas.messages import ThreadItem
+from . import lists
+from .ids import new_uuid
+from .threads_store import refresh_thread, resolve_thread
+
+log = logging.getLogger("agentmail_server.ingest")
+
+ATTACHMENT_NAMESPACE = uuid.UUID("6f1d3c2e-5b8a-4c1e-9a57-2f4e8d0b7c31")
+# A received message fires exactly one event; the first restricted label it carries picks which.
+RECEIVED_VARIANTS = ("blocked", "spam", "unauthenticated")
+
+
+def upstream_spam(headers: dict[str, str]) -> bool:
+    """The verdict of a spam filter in front of this server (SpamAssassin, rspamd, Exchange)."""
+    lowered = {k.lower(): v.strip().lower() for k, v in headers.items()}
+    if lowered.get("x-spam-flag", "").startswith("yes") or lowered.get("x-spam-status", "").startswith("yes"):
+        return True
+    scl = lowered.get("x-ms-exchange-organization-scl", "")
+    return scl.lstrip("-").isdigit() and int(scl) >= 5
+
+
+@dataclass(frozen=True)
+class Delivery:
+    inbound: InboundMail
+    blob: Blob
+    parsed: ParsedMessage
+    authenticated: bool
+
+
+@dataclass(frozen=True)
+class InboundConfig:
+    default_domain: str
+    resolver: Resolver
+    auth_mode: str
+    authserv_id: str
+
+
+def api_message_id(parsed: ParsedMessage, blob: Blob, domain: str) -> str:
+    # Mail without a Message-ID gets one derived from its bytes, so a resend maps to the same id.
+    return parsed.message_id or f"<{blob.sha256[:32]}@{domain}>"
+
+
+async def process_inbound(db: Database, inbound_id: str, config: InboundConfig) -> None:
+    async with db.read() as session:
+        inbound = await session.get(InboundMail, inbound_id)
+        if inbound is None or inbound.processed_at is not None:
+            return
+        blob = await session.get(Blob, inbound.blob_id)
+    assert blob is not None
+    # Parsing is CPU work on untrusted input: keep it off the event loop.
+    parsed = await asyncio.to_thread(parse, blob.data)
+    auth = await authenticate(
+        blob.data, mail_from=inbound.mail_from, helo=inbound.helo, client_ip=inbound.peer,
+        resolver=config.resolver, mode=config.auth_mode, authserv_id=config.authserv_id,
+    )
+    # Ours replaces whatever the sender put there: an inbound Authentication-Results is forgeable.
+    parsed.headers = {"Authentication-Results": auth.header,
+                      **{k: v for k, v in parsed.headers.items() if k.lower() != "authentication-results"}}
+    delivery = Delivery(inbound=inbound, blob=blob, parsed=parsed, authenticated=auth.authenticated)
+    for address in dict.fromkeys(inbound.rcpt_to):
+        async with db.write() as session:
+            await db.serialize(session, f"inbox:{address}")
+            await _deliver(session, delivery, address, config.default_domain)
+    async with db.write() as session:
+        await session.execute(
+            update(InboundMail).where(InboundMail.id == inbound_id).values(processed_at=utcnow())
+        )
+
+
+async def _deliver(session: AsyncSession, delivery: Delivery, address: str, default_domain: str) -> None:
+    parsed, blob, inbound = delivery.parsed, delivery.blob, delivery.inbound
+    inbox = await session.get(Inbox, address)
+    if inbox is None or inbox.status == "paused":
+        # Deleted or paused since the RCPT check: a paused inbox does not receive (REFERENCE §2.5).
+        log.info("dropping inbound %s for %s (inbox %s)", inbound.id, address,
+                 "paused" if inbox else "missing")
+        return
+    message_id = api_message_id(parsed, blob, default_domain)
+    existing = await session.scalar(
+        select(Message).where(Message.inbox_id == inbox.id, Message.message_id == message_id)
+    )
+    if existing is not None:
+        if existing.inbound_id == inbound.id or await _same_bytes(session, existing, blob):
+            return  # already delivered: a retried job or the sender's resend
+        # A different message reusing a Message-ID: keep both, the newcomer under a derived id.
+        message_id = f"<{blob.sha256[:16]}.{message_id.strip('<>')}>"
+        if await session.scalar(select(Message.id).where(Message.inbox_id == inbox.id,
+                                                         Message.message_id == message_id)):
+            return
+
+    thread = await resolve_thread(
+        session, organization_id=inbox.organization_id, pod_id=inbox.pod_id, inbox_id=inbox.id,
+        message_id=message_id, in_reply_to=parsed.in_reply_to, references=parsed.references,
+        subject=parsed.subject,
+    )
+    is_reply = thread.sent_timestamp is not None
+    labels = ["received", "unread"]
+    sender = parsed.from_email or inbound.mail_from.lower()
+    allowed = await lists.verdict(
+        session, organization_id=inbox.organization_id, pod_id=inbox.pod_id, inbox_id=inbox.id,
+        direction="reply" if is_reply else "receive", address=sender,
+    ) if sender else True
+    if not allowed:
+        labels.append("blocked")
+    if upstream_spam(parsed.headers):
+        labels.append("spam")
+    if not delivery.authenticated:
+        labels.append("unauthenticated")
+
+    row_id = new_uuid()
+    message = Message(
+        id=row_id, organization_id=inbox.organization_id, pod_id=inbox.pod_id, inbox_id=inbox.id,
+        thread_id=thread.id, message_id=message_id, header_message_id=parsed.message_id, blob_id=blob.id,
+        inbound_id=inbound.id, direction="received", labels=labels, timestamp=inbound.received_at,
+        from_=parsed.from_ or inbound.mail_from, from_email=parsed.from_email or (inbound.mail_from.lower() or None),
+        to=parsed.to, cc=parsed.cc, bcc=parsed.bcc, reply_to=parsed.reply_to, subject=parsed.subject,
+        preview=parsed.preview, text=parsed.text, html=parsed.html, extracted_text=parsed.extracted_text,
+        extracted_html=parsed.extracted_html, in_reply_to=parsed.in_reply_to, references=parsed.references,
+        headers=parsed.headers, size=blob.size,
+        attachments=[
+            {
+                "attachment_id": str(uuid.uuid5(ATTACHMENT_NAMESPACE, f"{row_id}:{a.part}")),
+                "filename": a.filename, "size": a.size, "content_type": a.content_type,
+                "content_disposition": a.content_disposition, "content_id": a.content_id, "part": a.part,
+            }
+            for a in parsed.attachments
+        ],
+    )
+    session.add(message)
+    refreshed = await refresh_thread(session, thread)
+    assert refreshed is not None
+    event_type = next((f"message.received.{label}" for label in RECEIVED_VARIANTS if label in labels),
+                      "message.received")
+    emit_event(
+        session, event_type=event_type, organization_id=inbox.organization_id, pod_id=inbox.pod_id,
+        inbox_id=inbox.id,
+        body={
+            "message": MessageWire.of(message).model_dump(mode="json", exclude_none=True, by_alias=True),
+            "thread": ThreadItem.of(refreshed).model_dump(mode="json", exclude_none=True),
+        },
+    )
+
+
+async def _same_bytes(session: AsyncSession, message: Message, blob: Blob) -> bool:
+    if message.blob_id == blob.id:
+        return True
+    stored = await session.scalar(select(Blob.sha256).where(Blob.id == message.blob_id))
+    return stored == blob.sha256

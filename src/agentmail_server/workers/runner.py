@@ -1,0 +1,100 @@
+"""The one job runner: claim → run → finish, or retry with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from ..db import queue
+from ..db.engine import Database
+
+log = logging.getLogger("agentmail_server.jobs")
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Permanent(Exception):
+    """A failure that retrying cannot fix: the job is marked dead at once."""
+
+
+def backoff(attempt: int) -> timedelta:
+    return timedelta(seconds=min(2 ** attempt, 600))
+
+
+class JobRunner:
+    def __init__(
+        self, db: Database, handlers: dict[str, Handler], *, concurrency: int = 2,
+        lease: timedelta = timedelta(seconds=15), poll_interval: float = 1.0, max_attempts: int = 12,
+    ) -> None:
+        self.db = db
+        self.handlers = handlers
+        self.concurrency = concurrency
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.max_attempts = max_attempts
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def wake(self) -> None:
+        """A hint that work was committed; workers also poll, so a lost wake-up only adds latency."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._worker(i), name=f"jobs-{i}") for i in range(self.concurrency)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _worker(self, index: int) -> None:
+        kinds = list(self.handlers)
+        while True:
+            try:
+                job = await queue.claim(self.db, kinds, lease=self.lease)
+            except Exception:
+                log.exception("claiming a job failed")
+                job = None
+            if job is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                continue
+            await self._run(job)
+
+    async def _heartbeat(self, job: Any) -> None:
+        # Keeps the lease short (a dead worker's job is retaken within seconds) without letting a
+        # long-running job be taken by a second worker while the first is still alive.
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            with contextlib.suppress(Exception):
+                await queue.extend_lease(self.db, job, self.lease)
+
+    async def _run(self, job: Any) -> None:
+        heartbeat = asyncio.create_task(self._heartbeat(job))
+        try:
+            await self.handlers[job.kind](job.payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            final = isinstance(exc, Permanent) or job.attempts >= self.max_attempts
+            log.warning("job %s %s attempt %d failed: %r", job.id, job.kind, job.attempts, exc,
+                        exc_info=not isinstance(exc, Permanent))
+            with contextlib.suppress(Exception):
+                await queue.retry_later(self.db, job, repr(exc), delay=None if final else backoff(job.attempts))
+            return
+        finally:
+            heartbeat.cancel()
+        try:
+            await queue.finish(self.db, job)
+        except Exception:
+            # The work is done but not marked: the lease expires and it runs again, which handlers
+            # tolerate (they are idempotent).
+            log.exception("marking job %s done failed", job.id)

@@ -1,0 +1,94 @@
+"""Nothing acknowledged is lost: SIGKILL the server while mail is arriving, restart, count."""
+
+from __future__ import annotations
+
+import signal
+import smtplib
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from agentmail.inboxes import CreateInboxRequest
+
+from .conftest import database_url, make_http, make_sdk
+from .mail_helpers import build, crlf, wait_for
+from .server import Server
+
+SENDERS = 6
+PER_SENDER = 40
+
+
+@pytest.fixture
+def crash_server(request: pytest.FixtureRequest, server: Server, tmp_path: Path) -> Iterator[Server]:
+    srv = Server(backend=server.backend, database_url=database_url(server.backend, tmp_path, request),
+                 workdir=tmp_path, extra_env={"AGENTMAIL_JOB_LEASE_SECONDS": "2"}).start()
+    yield srv
+    srv.stop()
+
+
+def _all_message_ids(http, inbox: str) -> list[str]:
+    ids: list[str] = []
+    token = None
+    while True:
+        params = {"limit": 1000, **({"page_token": token} if token else {})}
+        body = http.get(f"/v0/inboxes/{inbox}/messages", params=params).json()
+        ids += [m["message_id"] for m in body["messages"]]
+        token = body.get("next_page_token")
+        if not token:
+            return ids
+
+
+def test_sigkill_during_ingest_loses_and_duplicates_nothing(crash_server: Server):
+    sdk = make_sdk(crash_server)
+    inbox = sdk.inboxes.create(request=CreateInboxRequest(username=f"crash-{uuid.uuid4().hex[:8]}")).inbox_id
+    acked: list[str] = []
+    attempted: list[str] = []
+    lock = threading.Lock()
+
+    def sender(n: int) -> None:
+        try:
+            client = smtplib.SMTP("127.0.0.1", crash_server.smtp_port, timeout=10)
+        except OSError:
+            return
+        try:
+            for i in range(PER_SENDER):
+                msg = build(to=inbox, subject=f"load {n}-{i}", text="x" * 2000,
+                            message_id=f"<crash-{n}-{i}-{uuid.uuid4().hex[:6]}@example.test>")
+                with lock:
+                    attempted.append(msg["Message-ID"])
+                try:
+                    client.sendmail("load@example.test", [inbox], crlf(msg.as_bytes()))
+                except (smtplib.SMTPException, OSError):
+                    return  # the server died mid-transaction: not acknowledged
+                with lock:
+                    acked.append(msg["Message-ID"])
+        finally:
+            try:
+                client.close()
+            except OSError:
+                pass
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(SENDERS)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: len(acked) >= 60, timeout=60, what="60 acknowledged messages")
+    crash_server.stop(signal.SIGKILL)
+    for t in threads:
+        t.join(timeout=30)
+    assert 60 <= len(acked) < SENDERS * PER_SENDER, "the kill must land mid-run"
+
+    crash_server.start()
+    with make_http(crash_server) as http:
+        def all_there() -> list[str] | None:
+            ids = _all_message_ids(http, inbox)
+            return ids if set(acked) <= set(ids) else None
+
+        stored = wait_for(all_there, timeout=60, what="every acknowledged message after restart")
+        time.sleep(3)  # let any straggling retries run; they must not add copies
+        stored = _all_message_ids(http, inbox)
+    assert len(stored) == len(set(stored)), "a message was stored twice"
+    assert set(acked) <= set(stored)
+    assert set(stored) <= set(attempted), "stored something nobody sent"
