@@ -141,3 +141,22 @@ def test_database_outage_answers_4xx_never_250(request: pytest.FixtureRequest, p
     finally:
         _sql(postgres_admin_url, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         srv.stop()
+
+
+def test_smtputf8_and_8bitmime(sdk, http, server):
+    inbox = sdk.inboxes.create(request=CreateInboxRequest(username=f"utf8-{uuid.uuid4().hex[:8]}")).inbox_id
+    raw = (
+        f"From: 用户 <用户@例え.テスト>\r\nTo: {inbox}\r\nSubject: Grüße aus Köln ✓\r\n"
+        f"Message-ID: <utf8-{uuid.uuid4().hex}@example.test>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        "Schöne Grüße — 你好\r\n"
+    ).encode()
+    with smtplib.SMTP("127.0.0.1", server.smtp_port) as client:
+        client.ehlo()
+        assert client.has_extn("smtputf8") and client.has_extn("8bitmime")
+        client.sendmail("用户@例え.テスト", [inbox], raw, mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+    [item] = wait_messages(http, inbox, 1)
+    got = http.get(f"/v0/inboxes/{inbox}/messages/{item['message_id']}").json()
+    assert got["subject"] == "Grüße aus Köln ✓"
+    assert got["from"] == "用户 <用户@例え.テスト>"
+    assert got["text"].strip() == "Schöne Grüße — 你好"
