@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from . import __version__
-from .api import api_keys, auth, errors, inboxes, links, lists, messages, pods, threads
+from .api import api_keys, auth, drafts, errors, inboxes, links, lists, messages, pods, sending, threads
 from .api.guard import RequestGuard
 from .config import Settings, get_settings
 from .runtime import run_services
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with run_services(settings) as services:
             app.state.db = services.db
             app.state.link_secret = services.link_secret
+            app.state.wake = services.runner.wake if services.runner else (lambda: None)
             yield
 
     app = FastAPI(
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_request_bytes)
-    for module in (auth, api_keys, pods, inboxes, lists, messages, threads, links):
+    for module in (auth, api_keys, pods, inboxes, lists, sending, messages, threads, drafts, links):
         app.include_router(module.router, responses=ERROR_RESPONSES)
 
     @app.get("/health", include_in_schema=False)

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     # A send with base64 attachments is ~6 MB in production; leave headroom for JSON overhead.
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     log_level: str = "info"
+    # Attachments given by URL: fetched with a size cap, never from loopback/private addresses unless allowed.
+    attachment_url_allow_private: bool = False
+    attachment_url_max_bytes: int = Field(default=30 * 1024 * 1024, ge=1)
     # Which parts this process runs: any of api, smtp, worker (scale them separately on PostgreSQL).
     roles: str = "api,smtp,worker"
     smtp_max_message_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)

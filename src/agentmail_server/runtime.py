@@ -16,9 +16,15 @@ from .db.engine import Database
 from .mail.dns import make_resolver
 from .mail.smtp_in import PROCESS_INBOUND, InboundHandler, start_listener
 from .services import ingest, links
+from .workers.periodic import Periodic, PeriodicTask
 from .workers.runner import JobRunner
 
 log = logging.getLogger("agentmail_server")
+
+
+def periodic_tasks(db: Database, settings: Settings) -> list[PeriodicTask]:
+    """Timer-driven work for worker processes; features add their tasks here."""
+    return []
 
 
 @dataclass
@@ -53,6 +59,7 @@ def job_handlers(db: Database, settings: Settings) -> dict[str, Any]:
 async def run_services(settings: Settings) -> AsyncIterator[Services]:
     db = Database(settings.database_url)
     runner: JobRunner | None = None
+    periodic: Periodic | None = None
     listener: asyncio.AbstractServer | None = None
     try:
         secret = await links.load_secret(db)
@@ -60,6 +67,8 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             runner = JobRunner(db, job_handlers(db, settings), concurrency=settings.worker_concurrency,
                                lease=timedelta(seconds=settings.job_lease_seconds))
             runner.start()
+            periodic = Periodic(periodic_tasks(db, settings))
+            periodic.start()
         if settings.has_role("smtp"):
             handler = InboundHandler(db, on_commit=runner.wake if runner else (lambda: None),
                                      max_inflight=settings.smtp_max_inflight)
@@ -75,6 +84,8 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             listener.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(listener.wait_closed(), 5)
+        if periodic is not None:
+            await periodic.stop()
         if runner is not None:
             await runner.stop()
         await db.dispose()

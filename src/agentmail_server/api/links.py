@@ -35,6 +35,11 @@ async def download(token: str, request: Request, db: Database = Depends(get_db))
         _, raw = await messages.raw_bytes(db, str(payload.get("m")))
         headers["Content-Disposition"] = _disposition("message.eml")
         return Response(raw, media_type="message/rfc822", headers=headers)
+    if payload.get("k") == "blob":
+        # A stored file outside any message (draft attachments): its metadata travels in the token.
+        data = await messages.blob_bytes(db, str(payload.get("b")))
+        headers["Content-Disposition"] = _disposition(str(payload.get("f") or "attachment"))
+        return Response(data, media_type=str(payload.get("t") or "application/octet-stream"), headers=headers)
     meta, data = await messages.attachment_content(db, str(payload.get("m")), str(payload.get("a")))
     headers["Content-Disposition"] = _disposition(str(meta.get("filename") or "attachment"))
     return Response(data, media_type=str(meta.get("content_type") or "application/octet-stream"), headers=headers)

@@ -130,6 +130,8 @@ class InboundMail(Base):
     peer: Mapped[str | None] = mapped_column(String(128))
     helo: Mapped[str | None] = mapped_column(String(255))
     tls: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # "smtp" from the listener, "local" for mail one hosted inbox sent to another (no SMTP hop).
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default="smtp", server_default="smtp")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -280,3 +282,52 @@ class ServerSetting(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class IdempotencyRecord(Base):
+    """An Idempotency-Key's first answer, replayed for 24 h (REFERENCE §1.12)."""
+
+    __tablename__ = "idempotency_keys"
+
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    response: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class Draft(Timestamps, Base):
+    __tablename__ = "drafts"
+    __table_args__ = (
+        UniqueConstraint("inbox_id", "client_id"),
+        Index(None, "inbox_id", "updated_at", "id"),
+        Index(None, "pod_id", "updated_at", "id"),
+        Index(None, "organization_id", "updated_at", "id"),
+        Index(None, "send_status", "send_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False)
+    pod_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    inbox_id: Mapped[str] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"), nullable=False)
+    client_id: Mapped[str | None] = mapped_column(String(256))
+    labels: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    to: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    cc: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    bcc: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    reply_to: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    subject: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    # Metadata as on messages plus "blob_id" holding the bytes.
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, nullable=False, default=list)
+    in_reply_to: Mapped[str | None] = mapped_column(Text)
+    forward_of: Mapped[str | None] = mapped_column(Text)
+    reply_all: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    references: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    thread_id: Mapped[str | None] = mapped_column(String(36))
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    send_status: Mapped[str | None] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(Text)

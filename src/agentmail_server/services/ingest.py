@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import dataclass
 
 from dns.asyncresolver import Resolver
@@ -24,12 +23,10 @@ from ..mail.parse import ParsedMessage, parse
 from ..schemas.messages import Message as MessageWire
 from ..schemas.messages import ThreadItem
 from . import lists
-from .ids import new_uuid
-from .threads_store import refresh_thread, resolve_thread
+from .threads_store import new_message, refresh_thread, resolve_thread
 
 log = logging.getLogger("agentmail_server.ingest")
 
-ATTACHMENT_NAMESPACE = uuid.UUID("6f1d3c2e-5b8a-4c1e-9a57-2f4e8d0b7c31")
 # A received message fires exactly one event; the first restricted label it carries picks which.
 RECEIVED_VARIANTS = ("blocked", "spam", "unauthenticated")
 
@@ -75,7 +72,9 @@ async def process_inbound(db: Database, inbound_id: str, config: InboundConfig) 
     parsed = await asyncio.to_thread(parse, blob.data)
     auth = await authenticate(
         blob.data, mail_from=inbound.mail_from, helo=inbound.helo, client_ip=inbound.peer,
-        resolver=config.resolver, mode=config.auth_mode, authserv_id=config.authserv_id,
+        resolver=config.resolver, authserv_id=config.authserv_id,
+        # Mail one hosted inbox sent to another never left this server: nothing to verify.
+        mode="off" if inbound.source == "local" else config.auth_mode,
     )
     # Ours replaces whatever the sender put there: an inbound Authentication-Results is forgeable.
     parsed.headers = {"Authentication-Results": auth.header,
@@ -131,24 +130,9 @@ async def _deliver(session: AsyncSession, delivery: Delivery, address: str, defa
     if not delivery.authenticated:
         labels.append("unauthenticated")
 
-    row_id = new_uuid()
-    message = Message(
-        id=row_id, organization_id=inbox.organization_id, pod_id=inbox.pod_id, inbox_id=inbox.id,
-        thread_id=thread.id, message_id=message_id, header_message_id=parsed.message_id, blob_id=blob.id,
-        inbound_id=inbound.id, direction="received", labels=labels, timestamp=inbound.received_at,
-        from_=parsed.from_ or inbound.mail_from, from_email=parsed.from_email or (inbound.mail_from.lower() or None),
-        to=parsed.to, cc=parsed.cc, bcc=parsed.bcc, reply_to=parsed.reply_to, subject=parsed.subject,
-        preview=parsed.preview, text=parsed.text, html=parsed.html, extracted_text=parsed.extracted_text,
-        extracted_html=parsed.extracted_html, in_reply_to=parsed.in_reply_to, references=parsed.references,
-        headers=parsed.headers, size=blob.size,
-        attachments=[
-            {
-                "attachment_id": str(uuid.uuid5(ATTACHMENT_NAMESPACE, f"{row_id}:{a.part}")),
-                "filename": a.filename, "size": a.size, "content_type": a.content_type,
-                "content_disposition": a.content_disposition, "content_id": a.content_id, "part": a.part,
-            }
-            for a in parsed.attachments
-        ],
+    message = new_message(
+        inbox=inbox, thread_id=thread.id, message_id=message_id, parsed=parsed, blob=blob, direction="received",
+        labels=labels, timestamp=inbound.received_at, inbound_id=inbound.id, envelope_from=inbound.mail_from,
     )
     session.add(message)
     refreshed = await refresh_thread(session, thread)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 
-from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from ..db.engine import Database
 from ..db.pagination import Page, check_limit, paginate
 from ..db.tables import ListEntry
 from ..db.types import utcnow
+from .addresses import valid_address
 from .errors import Conflict, Invalid, NotFound
 from .ids import new_uuid
 from .principal import Principal, Scope
@@ -45,21 +46,6 @@ def check_kind(direction: str, list_type: str) -> None:
         raise Invalid("type must be allow or block", path=["type"])
 
 
-def _check_syntax(address: str) -> None:
-    """email-validator's syntax rules (no deliverability lookup).
-
-    It refuses special-use names (localhost, test, local, …) outright, yet a self-hosted server serves
-    exactly such domains (agentmail.localhost by default) and must be able to list them: their labels
-    are checked with the special-use suffix swapped for an ordinary one.
-    """
-    local, _, domain = address.rpartition("@")
-    for name in SPECIAL_USE_DOMAIN_NAMES:
-        if domain == name or domain.endswith("." + name):
-            domain = domain[: len(domain) - len(name)] + "example.com"
-            break
-    validate_email(f"{local}@{domain}", check_deliverability=False)
-
-
 def normalise_entry(entry: str) -> tuple[str, str]:
     """(entry, entry_type): a lower-case address ("email") or domain name ("domain"); 400 otherwise."""
     value = entry.strip().lower()
@@ -70,7 +56,7 @@ def normalise_entry(entry: str) -> tuple[str, str]:
         if not value:
             raise EmailNotValidError("empty")
         # A domain is checked as the domain of an address, so both kinds follow the same rules.
-        _check_syntax(value if kind == "email" else f"postmaster@{value}")
+        valid_address(value if kind == "email" else f"postmaster@{value}")
     except EmailNotValidError:
         raise Invalid("entry must be an email address or a domain name", path=["entry"]) from None
     return value, kind

@@ -162,6 +162,14 @@ async def raw_bytes(db: Database, message_row_id: str) -> tuple[Message, bytes]:
     return message, blob.data
 
 
+async def blob_bytes(db: Database, blob_id: str) -> bytes:
+    async with db.read() as session:
+        blob = await session.get(Blob, blob_id)
+    if blob is None:
+        raise NotFound("File not found")
+    return blob.data
+
+
 def find_attachment(message: Message, attachment_id: str) -> dict[str, object]:
     for meta in message.attachments:
         if meta["attachment_id"] == attachment_id:

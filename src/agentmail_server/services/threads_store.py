@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.tables import Message, Thread, ThreadRef
+from ..db.tables import Blob, Inbox, Message, Thread, ThreadRef
 from ..db.types import utcnow
+from ..mail.parse import ParsedMessage
 from ..mail.threading import base_subject, related_ids, subjects_match
 from .ids import new_uuid
 
@@ -38,19 +41,11 @@ async def resolve_thread(
                         subject=subject, base_subject=base, last_message_id=message_id)
         session.add(thread)
         await session.flush()
-    existing = set((await session.scalars(
-        select(ThreadRef.message_id).where(ThreadRef.inbox_id == inbox_id,
-                                           ThreadRef.message_id.in_([*links, message_id]))
-    )).all())
-    for ref in _unique([message_id, *links]):
-        if ref not in existing:
-            session.add(ThreadRef(inbox_id=inbox_id, message_id=ref, thread_id=thread.id))
-    if message_id in existing:
-        # A reply may have created a phantom ref for this id in a thread the guard rejected; the
-        # message itself now lives here.
-        await session.execute(update(ThreadRef).where(ThreadRef.inbox_id == inbox_id,
-                                                       ThreadRef.message_id == message_id)
-                              .values(thread_id=thread.id))
+    # A reply may have left a phantom ref for this id in a thread the subject guard rejected; the
+    # message itself now lives here.
+    await session.execute(update(ThreadRef).where(ThreadRef.inbox_id == inbox_id, ThreadRef.message_id == message_id,
+                                                   ThreadRef.thread_id != thread.id).values(thread_id=thread.id))
+    await adopt(session, thread, message_id, links)
     return thread
 
 
@@ -58,6 +53,46 @@ async def _merge(session: AsyncSession, *, into: Thread, other: Thread) -> None:
     await session.execute(update(Message).where(Message.thread_id == other.id).values(thread_id=into.id))
     await session.execute(update(ThreadRef).where(ThreadRef.thread_id == other.id).values(thread_id=into.id))
     await session.execute(delete(Thread).where(Thread.id == other.id))
+
+
+ATTACHMENT_NAMESPACE = uuid.UUID("6f1d3c2e-5b8a-4c1e-9a57-2f4e8d0b7c31")
+
+
+def new_message(
+    *, inbox: Inbox, thread_id: str, message_id: str, parsed: ParsedMessage, blob: Blob, direction: str,
+    labels: list[str], timestamp: datetime, inbound_id: str | None = None, envelope_from: str = "",
+) -> Message:
+    """A message row from parsed bytes: received and sent copies are stored the same way."""
+    row_id = new_uuid()
+    return Message(
+        id=row_id, organization_id=inbox.organization_id, pod_id=inbox.pod_id, inbox_id=inbox.id,
+        thread_id=thread_id, message_id=message_id, header_message_id=parsed.message_id, blob_id=blob.id,
+        inbound_id=inbound_id, direction=direction, labels=labels, timestamp=timestamp,
+        from_=parsed.from_ or envelope_from, from_email=parsed.from_email or (envelope_from.lower() or None),
+        to=parsed.to, cc=parsed.cc, bcc=parsed.bcc, reply_to=parsed.reply_to, subject=parsed.subject,
+        preview=parsed.preview, text=parsed.text, html=parsed.html, extracted_text=parsed.extracted_text,
+        extracted_html=parsed.extracted_html, in_reply_to=parsed.in_reply_to, references=parsed.references,
+        headers=parsed.headers, size=blob.size,
+        attachments=[
+            {
+                "attachment_id": str(uuid.uuid5(ATTACHMENT_NAMESPACE, f"{row_id}:{a.part}")),
+                "filename": a.filename, "size": a.size, "content_type": a.content_type,
+                "content_disposition": a.content_disposition, "content_id": a.content_id, "part": a.part,
+            }
+            for a in parsed.attachments
+        ],
+    )
+
+
+async def adopt(session: AsyncSession, thread: Thread, message_id: str, links: list[str]) -> None:
+    """Record that `message_id` (and the ids it links to) belong to `thread`: replies we send stay there."""
+    wanted = list(dict.fromkeys([message_id, *links]))
+    existing = set((await session.scalars(
+        select(ThreadRef.message_id).where(ThreadRef.inbox_id == thread.inbox_id, ThreadRef.message_id.in_(wanted))
+    )).all())
+    for ref in wanted:
+        if ref not in existing:
+            session.add(ThreadRef(inbox_id=thread.inbox_id, message_id=ref, thread_id=thread.id))
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -1,0 +1,56 @@
+"""Fetching a caller-supplied URL without becoming a proxy into the private network (SSRF guard)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from .errors import Forbidden
+
+MAX_REDIRECTS = 5
+TIMEOUT = httpx.Timeout(15.0)
+
+
+def _refused(reason: str) -> Forbidden:
+    return Forbidden(f"Attachment URL refused: {reason}", code="message_rejected", name="MessageRejectedError")
+
+
+async def _check_host(url: str, *, allow_private: bool) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _refused("only http and https URLs can be fetched")
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except OSError:
+        raise _refused(f"cannot resolve {parts.hostname}") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not allow_private and not address.is_global:
+            raise _refused(f"{parts.hostname} resolves to a non-public address")
+
+
+async def fetch_url(url: str, *, allow_private: bool, max_bytes: int) -> bytes:
+    """The body of `url` (2xx, after at most five redirects, each hop re-checked), up to max_bytes."""
+    async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            await _check_host(url, allow_private=allow_private)
+            try:
+                async with client.stream("GET", url) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        url = urljoin(url, response.headers["location"])
+                        continue
+                    if not response.is_success:
+                        raise _refused(f"the URL answered {response.status_code}")
+                    data = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        data += chunk
+                        if len(data) > max_bytes:
+                            raise _refused(f"larger than {max_bytes} bytes")
+                    return bytes(data)
+            except httpx.HTTPError as exc:
+                raise _refused(f"fetch failed ({type(exc).__name__})") from None
+    raise _refused("too many redirects")
