@@ -233,3 +233,20 @@ def test_private_attachment_urls_are_refused_by_default(sdk, http, server, file_
     error(http.post(f"/v0/inboxes/{alice}/messages/send", json={
         "to": "x@example.test", "attachments": [{"filename": "r", "url": "file:///etc/passwd"}]}), 403,
         "message_rejected")
+
+
+def test_optional_send_rate_limit(request, server, tmp_path):
+    srv = Server(backend=server.backend, database_url=database_url(server.backend, tmp_path, request),
+                 workdir=tmp_path, extra_env={"AGENTMAIL_SEND_RATE_LIMIT_PER_MINUTE": "2"}).start()
+    try:
+        alice = _inbox(make_sdk(srv), "rate")
+        with make_http(srv) as http:
+            for i in range(2):
+                ok(SendMessageResponse, http.post(f"/v0/inboxes/{alice}/messages/send",
+                                                  json={"to": "x@example.test", "text": f"{i}"}))
+            limited = http.post(f"/v0/inboxes/{alice}/messages/send", json={"to": "x@example.test", "text": "3"})
+            error(limited, 429, "rate_limit_exceeded")
+            assert 1 <= int(limited.headers["Retry-After"]) <= 61
+            assert http.get(f"/v0/inboxes/{alice}/messages", params={"labels": "sent"}).json()["count"] == 2
+    finally:
+        srv.stop()

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     # A send with base64 attachments is ~6 MB in production; leave headroom for JSON overhead.
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     log_level: str = "info"
+    # Messages an organization may send per minute (0 = unlimited); over it sends answer 429.
+    send_rate_limit_per_minute: int = Field(default=0, ge=0)
     # Attachments given by URL: fetched with a size cap, never from loopback/private addresses unless allowed.
     attachment_url_allow_private: bool = False
     attachment_url_max_bytes: int = Field(default=30 * 1024 * 1024, ge=1)

@@ -23,6 +23,7 @@ STATUS: dict[type[svc.ServiceError], int] = {
     svc.NotFound: 404,
     svc.Conflict: 409,
     svc.Unprocessable: 422,
+    svc.RateLimited: 429,
 }
 
 
@@ -54,7 +55,8 @@ def error_response(exc: svc.ServiceError) -> JSONResponse:
         body = validation_body(exc.errors, exc.message)
     else:
         body = error_body(exc.name, exc.code, exc.message, fix=exc.fix, **exc.extra)
-    return JSONResponse(body, status_code=_status_of(exc))
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, svc.RateLimited) else None
+    return JSONResponse(body, status_code=_status_of(exc), headers=headers)
 
 
 async def _service_error(_: Request, exc: Exception) -> JSONResponse:

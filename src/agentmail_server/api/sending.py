@@ -31,7 +31,8 @@ def _fetcher(settings: Settings):  # type: ignore[no-untyped-def]
 
 async def _run(request: Request, db: Database, principal: Principal, inbox_id: str, *, permission: str,
                prepare, key: sending.Idempotency | None) -> SendMessageResponse:  # type: ignore[no-untyped-def]
-    sent = await sending.send(db, principal, inbox_id, permission=permission, prepare=prepare, key=key)
+    sent = await sending.send(db, principal, inbox_id, permission=permission, prepare=prepare, key=key,
+                              rate_limit=request.app.state.settings.send_rate_limit_per_minute)
     request.app.state.wake()  # local deliveries are jobs: start them now rather than at the next poll
     return SendMessageResponse(message_id=sent.message_id, thread_id=sent.thread_id)
 

@@ -52,6 +52,15 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class RateLimited(ServiceError):
+    name = "RateLimitError"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
 class Unprocessable(ServiceError):
     name = "UnprocessableError"
     code = "unprocessable"

@@ -36,7 +36,7 @@ from ..schemas.common import format_timestamp
 from . import labels as label_rules
 from . import lists
 from .addresses import check_header_text, custom_headers, mailboxes
-from .errors import Conflict, Forbidden, Invalid
+from .errors import Conflict, Forbidden, Invalid, RateLimited
 from .ids import new_uuid
 from .messages import find_message
 from .principal import Principal
@@ -151,9 +151,28 @@ class _Rejected(Exception):
         self.reason = reason
 
 
+RATE_WINDOW = timedelta(minutes=1)
+
+
+async def _check_rate(session: AsyncSession, organization_id: str, limit: int) -> None:
+    """At most `limit` sends per organization in any minute (0 = no limit)."""
+    if not limit:
+        return
+    since = utcnow() - RATE_WINDOW
+    recent = (await session.scalars(
+        select(Message.timestamp).where(Message.organization_id == organization_id, Message.direction == "sent",
+                                        Message.timestamp >= since)
+        .order_by(Message.timestamp).limit(limit)
+    )).all()
+    if len(recent) >= limit:
+        wait = int((recent[0] + RATE_WINDOW - utcnow()).total_seconds()) + 1
+        raise RateLimited(f"Send limit of {limit} messages per minute reached", retry_after=max(wait, 1))
+
+
 async def send(
     db: Database, principal: Principal, inbox_id: str, *, permission: str,
     prepare: Callable[[AsyncSession, Inbox], Awaitable[Outgoing]], key: Idempotency | None,
+    rate_limit: int = 0,
 ) -> Sent:
     """Run one send. `prepare` builds the Outgoing inside the transaction (replies read their source)."""
     principal.require(permission)
@@ -166,6 +185,7 @@ async def send(
             if replay is not None:
                 return replay
         await db.serialize(session, f"inbox:{inbox.id}")
+        await _check_rate(session, inbox.organization_id, rate_limit)
         out = await prepare(session, inbox)
         _check_recipients(inbox, out)
         try:
