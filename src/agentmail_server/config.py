@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # domain publishes DMARC and it fails, so local development mail stays clean) or "strict".
     inbound_auth: str = "dmarc"
     worker_concurrency: int = Field(default=2, ge=1, le=64)
+    # How often workers look for due scheduled drafts, and when a draft stuck in "sending" (its worker
+    # died) is taken again; the retake is safe because the send is keyed by the draft id.
+    draft_sweep_seconds: float = Field(default=1.0, gt=0)
+    draft_sending_stale_seconds: float = Field(default=300.0, gt=0)
     # How long a claimed job stays locked without a heartbeat (a crashed worker's job waits this long).
     job_lease_seconds: float = Field(default=15.0, gt=0)
 

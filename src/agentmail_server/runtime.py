@@ -15,7 +15,7 @@ from .config import Settings
 from .db.engine import Database
 from .mail.dns import make_resolver
 from .mail.smtp_in import PROCESS_INBOUND, InboundHandler, start_listener
-from .services import ingest, links
+from .services import drafts, ingest, links
 from .workers.periodic import Periodic, PeriodicTask
 from .workers.runner import JobRunner
 
@@ -24,7 +24,14 @@ log = logging.getLogger("agentmail_server")
 
 def periodic_tasks(db: Database, settings: Settings) -> list[PeriodicTask]:
     """Timer-driven work for worker processes; features add their tasks here."""
-    return []
+    # Scheduled drafts: every worker sweeps; the per-draft claim makes each send happen once.
+    sweep_every = settings.draft_sweep_seconds
+    stale = timedelta(seconds=settings.draft_sending_stale_seconds)
+
+    async def send_due_drafts() -> None:
+        await drafts.sweep(db, stale=stale, rate_limit=settings.send_rate_limit_per_minute)
+
+    return [PeriodicTask(name="send-due-drafts", interval=sweep_every, run=send_due_drafts)]
 
 
 @dataclass

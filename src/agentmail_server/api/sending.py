@@ -24,7 +24,7 @@ BASE = "/v0/inboxes/{inbox_id}/messages"
 IDEMPOTENCY_HEADER = Header(None, alias="Idempotency-Key", description="Replays the first answer for 24 h")
 
 
-def _fetcher(settings: Settings):  # type: ignore[no-untyped-def]
+def attachment_fetcher(settings: Settings):  # type: ignore[no-untyped-def]
     return partial(fetch_url, allow_private=settings.attachment_url_allow_private,
                    max_bytes=settings.attachment_url_max_bytes)
 
@@ -50,7 +50,7 @@ async def send_message(
 ) -> SendMessageResponse:
     body = body or SendMessageRequest()
     key = _key(idempotency_key, "send", inbox_id, body)
-    out = await sending.outgoing_from(body, fetch=_fetcher(settings))
+    out = await sending.outgoing_from(body, fetch=attachment_fetcher(settings))
     return await _run(request, db, principal, inbox_id, permission="message_send",
                       prepare=sending.new_send_prepare(out), key=key)
 
@@ -63,7 +63,7 @@ async def reply_all(
 ) -> SendMessageResponse:
     body = body or ReplyAllMessageRequest()
     key = _key(idempotency_key, f"reply-all:{message_id}", inbox_id, body)
-    out = await sending.outgoing_from(body, fetch=_fetcher(settings), recipients=False)
+    out = await sending.outgoing_from(body, fetch=attachment_fetcher(settings), recipients=False)
     prepare = sending.reply_prepare(message_id, out, reply_all=True, principal=principal)
     return await _run(request, db, principal, inbox_id, permission="message_reply", prepare=prepare, key=key)
 
@@ -76,7 +76,7 @@ async def reply(
 ) -> SendMessageResponse:
     body = body or ReplyToMessageRequest()
     key = _key(idempotency_key, f"reply:{message_id}", inbox_id, body)
-    out = await sending.outgoing_from(body, fetch=_fetcher(settings), recipients=not body.reply_all)
+    out = await sending.outgoing_from(body, fetch=attachment_fetcher(settings), recipients=not body.reply_all)
     prepare = sending.reply_prepare(message_id, out, reply_all=bool(body.reply_all), principal=principal)
     return await _run(request, db, principal, inbox_id, permission="message_reply", prepare=prepare, key=key)
 
@@ -89,6 +89,6 @@ async def forward(
 ) -> SendMessageResponse:
     body = body or SendMessageRequest()
     key = _key(idempotency_key, f"forward:{message_id}", inbox_id, body)
-    out = await sending.outgoing_from(body, fetch=_fetcher(settings))
+    out = await sending.outgoing_from(body, fetch=attachment_fetcher(settings))
     prepare = sending.forward_prepare(message_id, out, principal=principal)
     return await _run(request, db, principal, inbox_id, permission="message_send", prepare=prepare, key=key)

@@ -629,6 +629,9 @@ def _decode_bytes(data: bytes, charset: str | None, notes: _Notes | None = None,
     return data.decode("utf-8", errors="replace")
 
 
+_NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined"})
+
+
 def _codec(charset: str | None) -> str | None:
     if not charset:
         return None
@@ -638,8 +641,11 @@ def _codec(charset: str | None) -> str | None:
         info = codecs.lookup(name)
     except (LookupError, ValueError, TypeError):
         return None
-    # Reject bytes-to-bytes codecs ("base64", "zlib") a hostile charset= could name.
-    return info.name if getattr(info, "_is_text_encoding", True) else None
+    # Reject bytes-to-bytes codecs ("base64", "zlib") and Python's own text transforms
+    # ("unicode_escape" would interpret backslash escapes) that a hostile charset= could name.
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+        return None
+    return info.name
 
 
 # --------------------------------------------------------------------------------------------

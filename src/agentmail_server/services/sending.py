@@ -147,8 +147,13 @@ async def outgoing_from(body: Any, *, fetch: Callable[[str], Awaitable[bytes]] |
 
 
 class _Rejected(Exception):
-    def __init__(self, reason: str) -> None:
+    """A send refused by policy; carries plain values because the transaction is rolled back."""
+
+    def __init__(self, inbox: Inbox, out: Outgoing, reason: str) -> None:
         self.reason = reason
+        self.organization_id, self.pod_id, self.inbox_id = inbox.organization_id, inbox.pod_id, inbox.id
+        self.domain = inbox.domain
+        self.thread_id = out.thread_id or new_uuid()
 
 
 RATE_WINDOW = timedelta(minutes=1)
@@ -176,23 +181,19 @@ async def send(
 ) -> Sent:
     """Run one send. `prepare` builds the Outgoing inside the transaction (replies read their source)."""
     principal.require(permission)
-    rejection: tuple[Inbox, Outgoing, str] | None = None
-    async with db.write() as session:
-        inbox = await find_inbox(session, principal, inbox_id)
-        if key is not None:
-            await db.serialize(session, f"idempotency:{inbox.organization_id}:{key.key}")
-            replay = await _replay(session, inbox.organization_id, key)
-            if replay is not None:
-                return replay
-        await db.serialize(session, f"inbox:{inbox.id}")
-        await _check_rate(session, inbox.organization_id, rate_limit)
-        out = await prepare(session, inbox)
-        _check_recipients(inbox, out)
-        try:
+    try:
+        async with db.write() as session:
+            inbox = await find_inbox(session, principal, inbox_id)
+            if key is not None:
+                await db.serialize(session, f"idempotency:{inbox.organization_id}:{key.key}")
+                replay = await _replay(session, inbox.organization_id, key)
+                if replay is not None:
+                    return replay
+            await db.serialize(session, f"inbox:{inbox.id}")
+            await _check_rate(session, inbox.organization_id, rate_limit)
+            out = await prepare(session, inbox)
+            _check_recipients(inbox, out)
             await _check_policy(session, inbox, out)
-        except _Rejected as rejected:
-            rejection = (inbox, out, rejected.reason)
-        else:
             sent = await _store(session, inbox, out)
             if key is not None:
                 await session.merge(IdempotencyRecord(
@@ -200,16 +201,15 @@ async def send(
                     response={"message_id": sent.message_id, "thread_id": sent.thread_id}, created_at=utcnow(),
                 ))
             return sent
-    # The refusal is an event too; it commits on its own because the send itself did not happen.
-    inbox, out, reason = rejection
-    async with db.write() as session:
-        thread_id = out.thread_id or new_uuid()
-        emit_event(session, event_type="message.rejected", organization_id=inbox.organization_id,
-                   pod_id=inbox.pod_id, inbox_id=inbox.id,
-                   body={"reject": {"inbox_id": inbox.id, "thread_id": thread_id,
-                                    "message_id": new_message_id(inbox.domain), "timestamp": _ts(),
-                                    "reason": reason}})
-    raise Forbidden(reason, code="message_rejected", name="MessageRejectedError")
+    except _Rejected as rejected:
+        # Nothing of the refused send (nor of `prepare`) was committed; the refusal itself is an event.
+        async with db.write() as session:
+            emit_event(session, event_type="message.rejected", organization_id=rejected.organization_id,
+                       pod_id=rejected.pod_id, inbox_id=rejected.inbox_id,
+                       body={"reject": {"inbox_id": rejected.inbox_id, "thread_id": rejected.thread_id,
+                                        "message_id": new_message_id(rejected.domain), "timestamp": _ts(),
+                                        "reason": rejected.reason}})
+        raise Forbidden(rejected.reason, code="message_rejected", name="MessageRejectedError") from None
 
 
 def _ts() -> str:
@@ -239,12 +239,12 @@ def _check_recipients(inbox: Inbox, out: Outgoing) -> None:
 
 async def _check_policy(session: AsyncSession, inbox: Inbox, out: Outgoing) -> None:
     if inbox.status == "paused":
-        raise _Rejected("The inbox is paused")
+        raise _Rejected(inbox, out, "The inbox is paused")
     for recipient in out.recipients:
         allowed = await lists.verdict(session, organization_id=inbox.organization_id, pod_id=inbox.pod_id,
                                       inbox_id=inbox.id, direction="send", address=recipient.email)
         if not allowed:
-            raise _Rejected(f"Recipient {recipient.email} is blocked by a send list")
+            raise _Rejected(inbox, out, f"Recipient {recipient.email} is blocked by a send list")
 
 
 async def _store(session: AsyncSession, inbox: Inbox, out: Outgoing) -> Sent:
