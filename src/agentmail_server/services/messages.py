@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -77,12 +78,16 @@ class LabelChange:
         return change
 
 
-async def _relabel(session: AsyncSession, message: Message, change: LabelChange) -> None:
-    message.labels = label_rules.apply(message.labels, change.add, change.remove)
-    message.updated_at = utcnow()
-    thread = await session.get(Thread, message.thread_id)
-    if thread is not None:
-        await refresh_thread(session, thread)
+async def relabel(session: AsyncSession, messages: Sequence[Message], change: LabelChange) -> None:
+    """Apply `change` to every message, then re-summarise each thread they touch once."""
+    now = utcnow()
+    for message in messages:
+        message.labels = label_rules.apply(message.labels, change.add, change.remove)
+        message.updated_at = now
+    for thread_id in dict.fromkeys(m.thread_id for m in messages):
+        thread = await session.get(Thread, thread_id)
+        if thread is not None:
+            await refresh_thread(session, thread)
 
 
 async def update_message(
@@ -92,7 +97,7 @@ async def update_message(
     async with db.write() as session:
         message = await find_message(session, principal, inbox_id, message_id)
         await db.serialize(session, f"inbox:{message.inbox_id}")
-        await _relabel(session, message, change)
+        await relabel(session, [message], change)
     return message
 
 
@@ -148,8 +153,7 @@ async def batch_update(
         if missing:
             # Atomic: nothing changes unless every message exists.
             raise NotFound(f"Message not found: {missing[0]}")
-        for mid in ids:
-            await _relabel(session, found[mid], change)
+        await relabel(session, [found[i] for i in ids], change)
     return [found[i] for i in ids]
 
 

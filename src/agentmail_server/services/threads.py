@@ -10,22 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..db.engine import Database
 from ..db.pagination import Page, check_limit, paginate
 from ..db.tables import Message, Thread
-from ..db.types import utcnow
 from . import labels as label_rules
 from .errors import Invalid, NotFound, Unprocessable
 from .ids import is_uuid
 from .mail_filters import MailFilters, conditions
-from .messages import LabelChange, find_attachment
-from .principal import Principal, Scope
+from .messages import LabelChange, find_attachment, relabel
+from .principal import Principal
 from .scoping import resolve_scope
-from .threads_store import refresh_thread
 
 MAX_THREAD_PAGE = 100
 MAX_THREAD_UPDATE = 100
-
-
-async def _scope(session: AsyncSession, principal: Principal, pod_id: str | None, inbox_id: str | None) -> Scope:
-    return await resolve_scope(session, principal, pod_id=pod_id, inbox_id=inbox_id)
 
 
 async def find_thread(
@@ -34,7 +28,7 @@ async def find_thread(
 ) -> Thread:
     if not is_uuid(thread_id):
         raise Invalid("Invalid UUID", path=["thread_id"])
-    scope = await _scope(session, principal, pod_id, inbox_id)
+    scope = await resolve_scope(session, principal, pod_id=pod_id, inbox_id=inbox_id)
     thread = await session.scalar(select(Thread).where(Thread.id == thread_id.lower(), scope.where(Thread)))
     if thread is None or label_rules.unreadable(principal, thread.labels):
         raise NotFound("Thread not found")
@@ -48,7 +42,7 @@ async def list_threads(
     principal.require("message_read")
     size = filters.limit(limit)
     async with db.read() as session:
-        scope = await _scope(session, principal, pod_id, inbox_id)
+        scope = await resolve_scope(session, principal, pod_id=pod_id, inbox_id=inbox_id)
         stmt = select(Thread).where(scope.where(Thread), *conditions(Thread, filters, principal, db.dialect))
         if "sent" not in filters.labels:
             # Outbound conversations nobody answered stay out of the default listing (REFERENCE §2.7).
@@ -95,11 +89,7 @@ async def update_thread(
         if thread.message_count >= MAX_THREAD_UPDATE:
             raise Unprocessable(f"Threads with {MAX_THREAD_UPDATE} or more messages cannot be relabelled at once")
         messages = (await session.scalars(select(Message).where(Message.thread_id == thread.id))).all()
-        now = utcnow()
-        for message in messages:
-            message.labels = label_rules.apply(message.labels, change.add, change.remove)
-            message.updated_at = now
-        await refresh_thread(session, thread)
+        await relabel(session, messages, change)
     return thread
 
 
