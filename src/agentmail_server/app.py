@@ -12,7 +12,22 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from . import __version__
-from .api import api_keys, auth, drafts, errors, inboxes, links, lists, messages, pods, sending, threads
+from .api import (
+    api_keys,
+    auth,
+    drafts,
+    errors,
+    inbox_events,
+    inboxes,
+    links,
+    lists,
+    messages,
+    pods,
+    sending,
+    threads,
+    webhooks,
+    websocket,
+)
 from .api.guard import RequestGuard
 from .config import Settings, get_settings
 from .runtime import run_services
@@ -39,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.db = services.db
             app.state.link_secret = services.link_secret
             app.state.wake = services.runner.wake if services.runner else (lambda: None)
+            app.state.hub = services.hub
             yield
 
     app = FastAPI(
@@ -51,7 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_request_bytes)
-    for module in (auth, api_keys, pods, inboxes, lists, sending, messages, threads, drafts, links):
+    for module in (auth, api_keys, pods, inboxes, lists, sending, messages, threads, drafts, links, webhooks,
+                   inbox_events, websocket):
         app.include_router(module.router, responses=ERROR_RESPONSES)
 
     @app.get("/health", include_in_schema=False)

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     # How long a claimed job stays locked without a heartbeat (a crashed worker's job waits this long).
     job_lease_seconds: float = Field(default=15.0, gt=0)
 
+    # --- outbound delivery (issue 5) ---
+
+    # --- webhooks (issue 6) ---
+
+    # --- WebSocket and event streaming (issue 6) ---
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, url: str) -> str:

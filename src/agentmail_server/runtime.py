@@ -13,6 +13,9 @@ from typing import Any
 
 from .config import Settings
 from .db.engine import Database
+from .events.hub import Hub
+from .events.listen import Listener
+from .events.webhooks import Dispatcher
 from .mail.dns import make_resolver
 from .mail.smtp_in import PROCESS_INBOUND, InboundHandler, start_listener
 from .services import drafts, ingest, links
@@ -40,6 +43,7 @@ class Services:
     link_secret: bytes
     runner: JobRunner | None
     smtp: asyncio.AbstractServer | None
+    hub: Hub | None
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:
@@ -68,14 +72,23 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
     runner: JobRunner | None = None
     periodic: Periodic | None = None
     listener: asyncio.AbstractServer | None = None
+    hub: Hub | None = None
+    dispatcher: Dispatcher | None = None
+    feed = Listener(db)
     try:
         secret = await links.load_secret(db)
+        await feed.start()
+        if settings.has_role("api"):
+            hub = Hub(db, settings)
+            await hub.start()
         if settings.has_role("worker"):
             runner = JobRunner(db, job_handlers(db, settings), concurrency=settings.worker_concurrency,
                                lease=timedelta(seconds=settings.job_lease_seconds))
             runner.start()
             periodic = Periodic(periodic_tasks(db, settings))
             periodic.start()
+            dispatcher = Dispatcher(db, settings)
+            await dispatcher.start()
         if settings.has_role("smtp"):
             handler = InboundHandler(db, on_commit=runner.wake if runner else (lambda: None),
                                      max_inflight=settings.smtp_max_inflight)
@@ -85,7 +98,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
                 hostname=settings.smtp_hostname,
             )
             log.info("SMTP listening on %s:%s", settings.smtp_host, settings.smtp_port)
-        yield Services(db=db, link_secret=secret, runner=runner, smtp=listener)
+        yield Services(db=db, link_secret=secret, runner=runner, smtp=listener, hub=hub)
     finally:
         if listener is not None:
             listener.close()
@@ -93,6 +106,11 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
                 await asyncio.wait_for(listener.wait_closed(), 5)
         if periodic is not None:
             await periodic.stop()
+        if dispatcher is not None:
+            await dispatcher.stop()
+        if hub is not None:
+            await hub.stop()
+        await feed.stop()
         if runner is not None:
             await runner.stop()
         await db.dispose()

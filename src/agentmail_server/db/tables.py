@@ -331,3 +331,12 @@ class Draft(Timestamps, Base):
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     send_status: Mapped[str | None] = mapped_column(String(16))
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# --- outbound delivery (issue 5) ---
+
+
+# --- webhooks (issue 6) ---
+
+
+# --- inbox events log (issue 6) ---

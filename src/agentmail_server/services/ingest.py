@@ -139,7 +139,7 @@ async def _deliver(session: AsyncSession, delivery: Delivery, address: str, defa
     assert refreshed is not None
     event_type = next((f"message.received.{label}" for label in RECEIVED_VARIANTS if label in labels),
                       "message.received")
-    emit_event(
+    await emit_event(
         session, event_type=event_type, organization_id=inbox.organization_id, pod_id=inbox.pod_id,
         inbox_id=inbox.id,
         body={

@@ -204,7 +204,7 @@ async def send(
     except _Rejected as rejected:
         # Nothing of the refused send (nor of `prepare`) was committed; the refusal itself is an event.
         async with db.write() as session:
-            emit_event(session, event_type="message.rejected", organization_id=rejected.organization_id,
+            await emit_event(session, event_type="message.rejected", organization_id=rejected.organization_id,
                        pod_id=rejected.pod_id, inbox_id=rejected.inbox_id,
                        body={"reject": {"inbox_id": rejected.inbox_id, "thread_id": rejected.thread_id,
                                         "message_id": new_message_id(rejected.domain), "timestamp": _ts(),
@@ -274,7 +274,7 @@ async def _store(session: AsyncSession, inbox: Inbox, out: Outgoing) -> Sent:
     await refresh_thread(session, thread)
     await _route(session, inbox, blob, message, out)
     recipients = [r.email for r in out.recipients]
-    emit_event(session, event_type="message.sent", organization_id=inbox.organization_id, pod_id=inbox.pod_id,
+    await emit_event(session, event_type="message.sent", organization_id=inbox.organization_id, pod_id=inbox.pod_id,
                inbox_id=inbox.id,
                body={"send": {"inbox_id": inbox.id, "thread_id": thread.id, "message_id": message_id,
                               "timestamp": _ts(), "recipients": recipients}})

@@ -1,0 +1,9 @@
+"""Routes: websocket (issue 6)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from .deps import WireRoute
+
+router = APIRouter(route_class=WireRoute, tags=["websocket"])
