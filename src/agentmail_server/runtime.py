@@ -18,7 +18,7 @@ from .events.listen import Listener
 from .events.webhooks import Dispatcher
 from .mail.dns import make_resolver
 from .mail.smtp_in import PROCESS_INBOUND, InboundHandler, start_listener
-from .services import drafts, ingest, links
+from .services import drafts, inbox_events, ingest, links
 from .workers.periodic import Periodic, PeriodicTask
 from .workers.runner import JobRunner
 
@@ -69,6 +69,7 @@ def job_handlers(db: Database, settings: Settings) -> dict[str, Any]:
 @contextlib.asynccontextmanager
 async def run_services(settings: Settings) -> AsyncIterator[Services]:
     db = Database(settings.database_url)
+    inbox_events.install()
     runner: JobRunner | None = None
     periodic: Periodic | None = None
     listener: asyncio.AbstractServer | None = None

@@ -340,3 +340,21 @@ class Draft(Timestamps, Base):
 
 
 # --- inbox events log (issue 6) ---
+
+
+class InboxEvent(Base):
+    """The label audit log (REFERENCE §2.15): one row per label added to or removed from a message."""
+
+    __tablename__ = "inbox_events"
+    __table_args__ = (Index(None, "inbox_id", "id"),)
+
+    # The row id orders the log; event_id is its zero-padded wire form, so both sort the same.
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False)
+    pod_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    inbox_id: Mapped[str] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"), nullable=False)
+    event_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    message_id: Mapped[str] = mapped_column(String(1000), nullable=False)
+    label: Mapped[str] = mapped_column(String(256), nullable=False)
+    event_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
