@@ -22,6 +22,7 @@ from .api import (
     links,
     lists,
     messages,
+    metrics,
     pods,
     sending,
     threads,
@@ -68,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_request_bytes)
     for module in (auth, api_keys, pods, inboxes, lists, sending, messages, threads, drafts, links, webhooks,
-                   inbox_events, websocket):
+                   inbox_events, metrics, websocket):
         app.include_router(module.router, responses=ERROR_RESPONSES)
 
     @app.get("/health", include_in_schema=False)
