@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     # How long a claimed job stays locked without a heartbeat (a crashed worker's job waits this long).
     job_lease_seconds: float = Field(default=15.0, gt=0)
 
+    # --- housekeeping ---
+    # How often workers purge what has served its purpose (finished jobs, processed envelopes,
+    # expired idempotency records, unreferenced blobs, events past retention).
+    janitor_interval_seconds: float = Field(default=600.0, gt=0)
+    finished_job_retention_hours: float = Field(default=7 * 24, ge=0)
+    inbound_envelope_retention_hours: float = Field(default=7 * 24, ge=0)
+    # Events feed metrics (90-day window) and WebSocket replay; keep a little longer than that.
+    event_retention_days: float = Field(default=100, ge=1)
+
     # --- outbound delivery (issue 5) ---
 
     # --- webhooks (issue 6) ---

@@ -18,7 +18,7 @@ from .events.listen import Listener
 from .events.webhooks import Dispatcher
 from .mail.dns import make_resolver
 from .mail.smtp_in import PROCESS_INBOUND, InboundHandler, start_listener
-from .services import drafts, inbox_events, ingest, links
+from .services import drafts, inbox_events, ingest, janitor, links
 from .workers.periodic import Periodic, PeriodicTask
 from .workers.runner import JobRunner
 
@@ -34,7 +34,19 @@ def periodic_tasks(db: Database, settings: Settings) -> list[PeriodicTask]:
     async def send_due_drafts() -> None:
         await drafts.sweep(db, stale=stale, rate_limit=settings.send_rate_limit_per_minute)
 
-    return [PeriodicTask(name="send-due-drafts", interval=sweep_every, run=send_due_drafts)]
+    retention = janitor.Retention(
+        finished_jobs=timedelta(hours=settings.finished_job_retention_hours),
+        inbound_envelopes=timedelta(hours=settings.inbound_envelope_retention_hours),
+        events=timedelta(days=settings.event_retention_days),
+    )
+
+    async def clean_up() -> None:
+        await janitor.sweep(db, retention)
+
+    return [
+        PeriodicTask(name="send-due-drafts", interval=sweep_every, run=send_due_drafts),
+        PeriodicTask(name="janitor", interval=settings.janitor_interval_seconds, run=clean_up),
+    ]
 
 
 @dataclass
