@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from functools import lru_cache
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_durations(value: str) -> tuple[timedelta, ...]:
+    """ "30,5m,2h,1d" (bare numbers are seconds) → durations; ValueError on anything else."""
+    waits = []
+    for item in value.split(","):
+        item = item.strip().lower()
+        if not item:
+            continue
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", item)
+        if not match:
+            raise ValueError(f"invalid duration {item!r} (use e.g. 30, 30s, 5m, 2h, 1d)")
+        waits.append(timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or "s"]))
+    return tuple(waits)
 
 
 class Settings(BaseSettings):
@@ -62,8 +80,51 @@ class Settings(BaseSettings):
     # --- outbound delivery (issue 5) ---
 
     # --- webhooks (issue 6) ---
+    # Production accepts only https:// webhook URLs; allow plain http:// (e.g. a receiver on the same host).
+    webhook_allow_http: bool = False
+    # Waits between the immediate first attempt and each retry (Svix's schedule), units as for
+    # delivery_retry_schedule. One attempt per entry plus the first; then the delivery fails.
+    webhook_retry_delays: str = "5s,5m,30m,2h,5h,10h,10h"
+    # An endpoint whose deliveries keep failing this long (no success in between) is disabled.
+    webhook_disable_after_seconds: float = Field(default=5 * 24 * 3600, gt=0)
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0)
+    # Deliveries in flight at once per worker process.
+    webhook_concurrency: int = Field(default=8, ge=1, le=256)
+    # How often workers look for due deliveries without a wake-up.
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    webhook_max_per_organization: int = Field(default=50, ge=1)
+    # Finished deliveries (and their attempts) and unread polling events are kept this long.
+    webhook_retention_days: float = Field(default=30.0, gt=0)
 
     # --- WebSocket and event streaming (issue 6) ---
+    # Concurrent WebSocket connections per organization and api process (production: 1000 per
+    # organization); past it the handshake fails with 403 limit_exceeded.
+    ws_max_connections_per_org: int = Field(default=1000, ge=1)
+    # Subscriptions per connection (each listed inbox/pod id counts 1, a whole-scope subscribe 1).
+    ws_max_subscriptions: int = Field(default=100, ge=1)
+    # Connections are closed after this long (production: 24 h); 0 keeps them open indefinitely.
+    ws_max_connection_seconds: float = Field(default=24 * 3600.0, ge=0)
+    # Frames queued for one connection; a client that falls further behind is disconnected (1013)
+    # and can reconnect with ?since=<last event_id>.
+    ws_send_queue_frames: int = Field(default=1000, ge=1)
+    # The hub re-reads the events table this often even without a wake-up (lost NOTIFY, other process).
+    ws_poll_seconds: float = Field(default=1.0, gt=0)
+    # How long a gap in event row ids (PostgreSQL commits out of id order) is watched for a late row.
+    ws_gap_seconds: float = Field(default=30.0, gt=0)
+    # How often connected keys are re-read (deleted or expired keys are disconnected, permission
+    # changes take effect).
+    ws_key_recheck_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("webhook_retry_delays")
+    @classmethod
+    def _durations(cls, value: str) -> str:
+        parse_durations(value)
+        return value
+
+    @property
+    def webhook_retry_waits(self) -> tuple[timedelta, ...]:
+        """Waits before each webhook retry (the first attempt is immediate)."""
+        return parse_durations(self.webhook_retry_delays)
 
     @field_validator("database_url")
     @classmethod

@@ -339,6 +339,125 @@ class Draft(Timestamps, Base):
 # --- webhooks (issue 6) ---
 
 
+class Webhook(Timestamps, Base):
+    """A push endpoint (REFERENCE §2.12). Owned by the organization, a pod or an inbox (pod_id/inbox_id)."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "scope_key", "client_id"),
+        Index(None, "organization_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False)
+    pod_id: Mapped[str | None] = mapped_column(ForeignKey("pods.id", ondelete="CASCADE"))
+    inbox_id: Mapped[str | None] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"))
+    # "org", "pod#<pod_id>" or "inbox#<inbox_id>": the level client_id is unique within.
+    scope_key: Mapped[str] = mapped_column(String(400), nullable=False)
+    client_id: Mapped[str | None] = mapped_column(String(256))
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    secret: Mapped[str] = mapped_column(String(64), nullable=False)
+    event_types: Mapped[list[str]] = mapped_column(JSONType, nullable=False)
+    # Filters: an event matches when its pod or inbox is listed (no filters = the whole owner scope).
+    pod_ids: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    inbox_ids: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    headers: Mapped[dict[str, str]] = mapped_column(JSONType, nullable=False, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # Start of the current run of failed attempts (cleared by a success); a long run disables the webhook.
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: pending until a 2xx, retried on a schedule stored in next_attempt_at."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_row_id"),
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "event_row_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False)
+    event_row_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("events.id", ondelete="CASCADE"), nullable=False
+    )
+    # pending → succeeded | failed (schedule exhausted) | cancelled (webhook disabled).
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    # Attempts started (counted at claim, so a process dying mid-attempt still uses one up).
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # The lease of the process attempting it now; another process takes it over once this passes.
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookAttempt(Base):
+    """Every HTTP attempt of a delivery, as a web console would list it."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index(None, "delivery_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer, nullable=False)
+    # The start of the receiver's answer, for diagnosis.
+    response_body: Mapped[str | None] = mapped_column(Text)
+
+
+class PollingWebhook(Timestamps, Base):
+    """A subscription read with a token instead of pushed to a URL (REFERENCE §2.13)."""
+
+    __tablename__ = "polling_webhooks"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "scope_key", "client_id"),
+        Index(None, "organization_id", "scope_key", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False)
+    pod_id: Mapped[str | None] = mapped_column(ForeignKey("pods.id", ondelete="CASCADE"))
+    inbox_id: Mapped[str | None] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"))
+    scope_key: Mapped[str] = mapped_column(String(400), nullable=False)
+    client_id: Mapped[str] = mapped_column(String(256), nullable=False)
+    event_types: Mapped[list[str]] = mapped_column(JSONType, nullable=False)
+    pod_ids: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    inbox_ids: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    # The last batch handed to a reader; its iterator acknowledges every batch up to it.
+    last_batch: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class PollingWebhookEvent(Base):
+    """An event waiting in a polling subscription: written with the event, removed once acknowledged."""
+
+    __tablename__ = "polling_webhook_events"
+    __table_args__ = (
+        Index(None, "polling_webhook_id", "batch", "id"),
+        Index(None, "event_row_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    polling_webhook_id: Mapped[str] = mapped_column(
+        ForeignKey("polling_webhooks.id", ondelete="CASCADE"), nullable=False
+    )
+    event_row_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("events.id", ondelete="CASCADE"), nullable=False
+    )
+    # The batch it was handed out in (NULL: not yet read).
+    batch: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
 # --- inbox events log (issue 6) ---
 
 

@@ -1,8 +1,38 @@
-"""Cross-process wake-ups: PostgreSQL LISTEN feeding the in-process bus (issue 6)."""
+"""Cross-process wake-ups: PostgreSQL LISTEN feeding the in-process bus (issue 6).
+
+`emit_event` NOTIFYs `agentmail_events` with the row id inside the writing transaction, so every
+listening process hears about every committed event, its own included (which this process has
+also published locally after commit): consumers deduplicate by row id (the hub does, structurally).
+
+The connection is dedicated (not from the pool) and watched: when it drops, it is re-opened with
+backoff, and the newest event id is then published so consumers read what they missed meanwhile
+(the hub re-reads the table on any wake-up). On SQLite there is nothing to listen to.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
 from ..db.engine import Database
+from .bus import BUS
+from .outbox import NOTIFY_CHANNEL
+
+log = logging.getLogger("agentmail_server.events.listen")
+
+APPLICATION_NAME = "agentmail-listener"
+HEALTH_CHECK_SECONDS = 10.0
+BACKOFF_START = 0.2
+BACKOFF_MAX = 10.0
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class Listener:
@@ -10,9 +40,83 @@ class Listener:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self.reconnects = 0
 
     async def start(self) -> None:
+        if self.db.dialect != "postgresql":
+            return None
+        self._task = asyncio.create_task(self._run(), name="event-listener")
+        # Normally connected within milliseconds; don't hold up startup if the database is slow.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), timeout=5)
         return None
 
     async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
         return None
+
+    async def _run(self) -> None:
+        dsn = asyncpg_dsn(self.db.url)
+        delay = BACKOFF_START
+        first = True
+        while True:
+            conn: Any = None
+            try:
+                conn = await asyncpg.connect(dsn, timeout=10, server_settings={"application_name": APPLICATION_NAME})
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+                await conn.add_listener(NOTIFY_CHANNEL, self._notified)
+                delay = BACKOFF_START
+                if not first:
+                    self.reconnects += 1
+                    await self._catch_up(conn)
+                    log.info("event listener reconnected")
+                first = False
+                self._connected.set()
+                await self._watch(conn, lost)
+                log.warning("event listener lost its connection; reconnecting")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("event listener: %s; retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+            finally:
+                self._connected.clear()
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.terminate()
+
+    @staticmethod
+    async def _watch(conn: Any, lost: asyncio.Event) -> None:
+        """Return when the connection is gone (closed by the server, or failing a health check)."""
+        while not lost.is_set():
+            try:
+                await asyncio.wait_for(lost.wait(), timeout=HEALTH_CHECK_SECONDS)
+            except TimeoutError:
+                try:
+                    await asyncio.wait_for(conn.execute("SELECT 1"), timeout=5)
+                except Exception:
+                    return
+
+    @staticmethod
+    async def _catch_up(conn: Any) -> None:
+        """Wake consumers after a reconnect: NOTIFYs sent while we were away are lost."""
+        newest = await conn.fetchval("SELECT max(id) FROM events")
+        if newest is not None:
+            BUS.publish([int(newest)])
+
+    @staticmethod
+    def _notified(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            row_id = int(payload)
+        except ValueError:
+            log.warning("ignoring malformed %s notification %r", NOTIFY_CHANNEL, payload)
+            return
+        BUS.publish([row_id])

@@ -19,18 +19,35 @@ def _refused(reason: str) -> Forbidden:
     return Forbidden(f"Attachment URL refused: {reason}", code="message_rejected", name="MessageRejectedError")
 
 
+class AddressRefused(Exception):
+    """A host that does not resolve, or resolves to an address the caller may not reach."""
+
+
+async def resolve_checked(hostname: str, port: int, *, allow_private: bool) -> list[str]:
+    """The addresses `hostname` resolves to, all public unless `allow_private` (else AddressRefused)."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
+    except OSError:
+        raise AddressRefused(f"cannot resolve {hostname}") from None
+    addresses = []
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not allow_private and not address.is_global:
+            raise AddressRefused(f"{hostname} resolves to a non-public address")
+        addresses.append(str(address))
+    if not addresses:
+        raise AddressRefused(f"cannot resolve {hostname}")
+    return addresses
+
+
 async def _check_host(url: str, *, allow_private: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _refused("only http and https URLs can be fetched")
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except OSError:
-        raise _refused(f"cannot resolve {parts.hostname}") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not allow_private and not address.is_global:
-            raise _refused(f"{parts.hostname} resolves to a non-public address")
+        await resolve_checked(parts.hostname, parts.port or 443, allow_private=allow_private)
+    except AddressRefused as exc:
+        raise _refused(str(exc)) from None
 
 
 async def fetch_url(url: str, *, allow_private: bool, max_bytes: int) -> bytes:
