@@ -15,6 +15,7 @@ from . import __version__
 from .api import (
     api_keys,
     auth,
+    domains,
     drafts,
     errors,
     inbox_events,
@@ -31,7 +32,7 @@ from .api import (
 )
 from .api.guard import RequestGuard
 from .config import Settings, get_settings
-from .runtime import run_services
+from .runtime import domain_env, run_services
 from .schemas.common import ErrorResponse, ValidationErrorResponse
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.link_secret = services.link_secret
             app.state.wake = services.runner.wake if services.runner else (lambda: None)
             app.state.hub = services.hub
+            app.state.domain_env = domain_env(settings)
             yield
 
     app = FastAPI(
@@ -69,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_request_bytes)
     for module in (auth, api_keys, pods, inboxes, lists, sending, messages, threads, drafts, links, webhooks,
-                   inbox_events, metrics, websocket):
+                   inbox_events, metrics, domains, websocket):
         app.include_router(module.router, responses=ERROR_RESPONSES)
 
     @app.get("/health", include_in_schema=False)

@@ -1,4 +1,4 @@
-"""The agentmail-server command: serve | migrate | create-organization | create-api-key."""
+"""The agentmail-server command: serve | migrate | create-organization | create-api-key | dns-records."""
 
 from __future__ import annotations
 
@@ -112,6 +112,18 @@ def cmd_create_api_key(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dns_records(settings: Settings, args: argparse.Namespace) -> int:
+    """The DKIM TXT record of the default domain (its key is generated here if the server never ran)."""
+    from .services import dkim_keys
+
+    migrate.upgrade(settings.database_url)
+    key = _with_db(settings, lambda db: dkim_keys.ensure(db, settings.default_domain, settings.dkim_selector))
+    record = dkim_keys.dns_record(key)
+    _emit(args, {"domain": record.domain, "selector": record.selector, "type": record.type, "name": record.name,
+                 "value": record.value})
+    return 0
+
+
 def _emit(args: argparse.Namespace, payload: dict[str, str]) -> None:
     if args.json:
         print(json.dumps(payload))
@@ -132,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     key.add_argument("--organization", default=None, help="organization id (default: the first one)")
     key.add_argument("--name", default="cli")
     key.add_argument("--json", action="store_true", help="print JSON")
+    records = sub.add_parser("dns-records", help="show the DKIM TXT record to publish for the default domain")
+    records.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -141,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         "migrate": cmd_migrate,
         "create-organization": cmd_create_organization,
         "create-api-key": cmd_create_api_key,
+        "dns-records": cmd_dns_records,
     }
     return commands[args.command](settings, args)
 

@@ -77,7 +77,45 @@ class Settings(BaseSettings):
     # Events feed metrics (90-day window) and WebSocket replay; keep a little longer than that.
     event_retention_days: float = Field(default=100, ge=1)
 
+    # --- custom domains (issue 7) ---
+    # Domains that asked to verify but are not verified yet are checked again this often.
+    domain_recheck_seconds: float = Field(default=300.0, gt=0)
+    domains_max_per_organization: int = Field(default=100, ge=1)
+
+    @property
+    def mail_host(self) -> str:
+        """The public name of this server's SMTP service: custom domains point their MX records here."""
+        return self.smtp_hostname or f"mx.{self.default_domain}"
+
     # --- outbound delivery (issue 5) ---
+    # A smarthost ("host" or "host:port", port 587 unless given) that takes all external mail instead
+    # of looking up each recipient domain's MX records.
+    smtp_relay: str | None = None
+    smtp_relay_username: str | None = None
+    smtp_relay_password: str | None = None
+    # "auto": implicit TLS on port 465, otherwise STARTTLS when offered (and required when a username
+    # is set, so credentials never cross in clear); "starttls": require STARTTLS; "tls": implicit TLS;
+    # "none": plaintext.
+    smtp_relay_tls: str = Field(default="auto", pattern=r"^(auto|starttls|tls|none)$")
+    smtp_relay_verify_certificate: bool = True
+    # Port of the recipients' MX hosts: 25 on the internet (tests point it at a fake MX).
+    smtp_outbound_port: int = Field(default=25, ge=1, le=65535)
+    # Name sent in EHLO and written into our Received header (default: smtp_hostname, else the FQDN).
+    smtp_helo_name: str | None = None
+    # Waits before each new attempt after a temporary failure (units s, m, h, d; bare numbers are
+    # seconds). After the last wait's attempt also fails, the message bounces as Transient. The default
+    # spans about 4 days (RFC 5321 §4.5.4.1 asks for at least 4-5 days).
+    delivery_retry_schedule: str = "1m,5m,15m,30m,1h,2h,4h,8h,12h,24h,24h,24h"
+    # Deliveries in progress at once per worker process, on workers of their own (a slow remote
+    # server then never delays inbound processing).
+    delivery_concurrency: int = Field(default=4, ge=1, le=64)
+    delivery_connect_timeout_seconds: float = Field(default=30.0, gt=0)
+    # RFC 5321 §4.5.3.2: five minutes for a command reply, ten for the reply to the final dot.
+    delivery_command_timeout_seconds: float = Field(default=300.0, gt=0)
+    delivery_data_timeout_seconds: float = Field(default=600.0, gt=0)
+    # The DKIM selector of keys generated here: publish <selector>._domainkey.<domain> TXT.
+    dkim_selector: str = Field(default="agentmail", pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
+
 
     # --- webhooks (issue 6) ---
     # Production accepts only https:// webhook URLs; allow plain http:// (e.g. a receiver on the same host).
@@ -115,11 +153,15 @@ class Settings(BaseSettings):
     # changes take effect).
     ws_key_recheck_seconds: float = Field(default=30.0, gt=0)
 
-    @field_validator("webhook_retry_delays")
+    @field_validator("delivery_retry_schedule", "webhook_retry_delays")
     @classmethod
     def _durations(cls, value: str) -> str:
         parse_durations(value)
         return value
+
+    @property
+    def delivery_retry_waits(self) -> tuple[timedelta, ...]:
+        return parse_durations(self.delivery_retry_schedule)
 
     @property
     def webhook_retry_waits(self) -> tuple[timedelta, ...]:

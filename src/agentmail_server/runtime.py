@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from .config import Settings
 from .db.engine import Database
@@ -17,10 +18,11 @@ from .events.hub import Hub
 from .events.listen import Listener
 from .events.webhooks import Dispatcher
 from .mail.dns import make_resolver
-from .mail.smtp_in import PROCESS_INBOUND, InboundHandler, start_listener
-from .services import drafts, inbox_events, ingest, janitor, links
+from .mail.smtp_in import PROCESS_FEEDBACK, PROCESS_INBOUND, InboundHandler, start_listener
+from .services import delivery, dkim_keys, domains, drafts, feedback, inbox_events, ingest, janitor, links
+from .services.sending import DELIVER_OUTBOUND
 from .workers.periodic import Periodic, PeriodicTask
-from .workers.runner import JobRunner
+from .workers.runner import JobRunner, in_lane
 
 log = logging.getLogger("agentmail_server")
 
@@ -43,10 +45,25 @@ def periodic_tasks(db: Database, settings: Settings) -> list[PeriodicTask]:
     async def clean_up() -> None:
         await janitor.sweep(db, retention)
 
+    env = domain_env(settings)
+
+    async def recheck_domains() -> None:
+        await domains.recheck_pending(db, env)
+
     return [
         PeriodicTask(name="send-due-drafts", interval=sweep_every, run=send_due_drafts),
+        PeriodicTask(name="recheck-domains", interval=settings.domain_recheck_seconds, run=recheck_domains),
         PeriodicTask(name="janitor", interval=settings.janitor_interval_seconds, run=clean_up),
     ]
+
+
+def domain_env(settings: Settings) -> domains.DomainEnv:
+    tracking = urlsplit(settings.public_url).hostname if settings.public_url else None
+    return domains.DomainEnv(
+        default_domain=settings.default_domain, mx_host=settings.mail_host,
+        tracking_host=tracking or settings.mail_host,
+        resolver=make_resolver(settings.dns_nameservers), max_per_organization=settings.domains_max_per_organization,
+    )
 
 
 @dataclass
@@ -75,7 +92,17 @@ def job_handlers(db: Database, settings: Settings) -> dict[str, Any]:
     async def process_inbound(payload: dict[str, Any]) -> None:
         await ingest.process_inbound(db, str(payload["inbound_id"]), inbound)
 
-    return {PROCESS_INBOUND: process_inbound}
+    # Outbound delivery: sending to external recipients, and the bounce/complaint reports that come back.
+    outbound = delivery.config_from(settings)
+
+    async def deliver_outbound(payload: dict[str, Any]) -> None:
+        await delivery.deliver(db, outbound, payload)
+
+    async def process_feedback(payload: dict[str, Any]) -> None:
+        await feedback.process_feedback(db, payload)
+
+    return {PROCESS_INBOUND: process_inbound, PROCESS_FEEDBACK: process_feedback,
+            DELIVER_OUTBOUND: in_lane(deliver_outbound, "delivery", settings.delivery_concurrency)}
 
 
 @contextlib.asynccontextmanager
@@ -90,6 +117,8 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
     feed = Listener(db)
     try:
         secret = await links.load_secret(db)
+        # The default domain's DKIM key: made on first start, so its DNS record can be published.
+        await dkim_keys.ensure(db, settings.default_domain, settings.dkim_selector)
         await feed.start()
         if settings.has_role("api"):
             hub = Hub(db, settings)

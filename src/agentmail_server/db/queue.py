@@ -69,12 +69,19 @@ async def finish(db: Database, job: Job) -> None:
         )
 
 
-async def retry_later(db: Database, job: Job, error: str, *, delay: timedelta | None) -> None:
-    """Put the job back for another attempt after `delay`, or mark it dead when `delay` is None."""
+async def retry_later(db: Database, job: Job, error: str, *, delay: timedelta | None,
+                      reset_attempts: bool = False) -> None:
+    """Put the job back for another attempt after `delay`, or mark it dead when `delay` is None.
+
+    `reset_attempts` is for retries a handler schedules itself (it keeps its own count): they are
+    progress, not failures, so the runner's failure budget starts again.
+    """
     values: dict[str, Any] = {"last_error": error[:4000], "locked_until": None}
     if delay is None:
         values.update(status="dead", finished_at=utcnow())
     else:
         values.update(status="queued", run_at=utcnow() + delay)
+    if reset_attempts:
+        values.update(attempts=0)
     async with db.write() as session:
         await session.execute(update(Job).where(Job.id == job.id).values(**values))

@@ -336,6 +336,48 @@ class Draft(Timestamps, Base):
 # --- outbound delivery (issue 5) ---
 
 
+class DkimKey(Base):
+    """A domain's DKIM signing key (RFC 6376); its public half is published at <selector>._domainkey.<domain>."""
+
+    __tablename__ = "dkim_keys"
+    __table_args__ = (UniqueConstraint("domain", "selector"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(253), nullable=False)
+    selector: Mapped[str] = mapped_column(String(63), nullable=False)
+    algorithm: Mapped[str] = mapped_column(String(32), nullable=False, default="rsa-sha256")
+    # PEM (PKCS#8). Stored in the database so every replica signs with the same key.
+    private_key: Mapped[str] = mapped_column(Text, nullable=False)
+    # base64 DER SubjectPublicKeyInfo: the p= value of the DNS record.
+    public_key: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class OutboundRecipient(Timestamps, Base):
+    """One external recipient of one sent message, and where its delivery stands.
+
+    status: "pending" (not yet accepted; retried on temporary failures), "delivered" (a receiving
+    server said 250), "bounced" (refused permanently, retries exhausted, or bounced later by DSN) or
+    "complained" (delivered, then reported as spam). bounce_token is the message's VERP token: the
+    envelope sender is bounces+<token>@<domain>, so a DSN or ARF report sent there finds these rows.
+    """
+
+    __tablename__ = "outbound_recipients"
+    __table_args__ = (UniqueConstraint("message_id", "recipient"), Index(None, "bounce_token"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), nullable=False)
+    recipient: Mapped[str] = mapped_column(String(320), nullable=False)
+    bounce_token: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # The latest answer about this recipient: SMTP reply code, RFC 3463 status and text.
+    last_code: Mapped[int | None] = mapped_column(Integer)
+    last_status: Mapped[str | None] = mapped_column(String(16))
+    last_response: Mapped[str | None] = mapped_column(Text)
+    remote_host: Mapped[str | None] = mapped_column(String(255))
+
+
 # --- webhooks (issue 6) ---
 
 
@@ -456,6 +498,35 @@ class PollingWebhookEvent(Base):
     # The batch it was handed out in (NULL: not yet read).
     batch: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+# --- custom domains (issue 7) ---
+
+
+class Domain(Timestamps, Base):
+    """A customer domain: its flags and the outcome of the last DNS verification (its key is in dkim_keys)."""
+
+    __tablename__ = "domains"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "client_id"),
+        Index(None, "organization_id", "created_at", "id"),
+    )
+
+    # The domain name itself, as in production (one domain belongs to one organization).
+    id: Mapped[str] = mapped_column(String(253), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False)
+    pod_id: Mapped[str | None] = mapped_column(ForeignKey("pods.id", ondelete="CASCADE"))
+    client_id: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="NOT_STARTED")
+    reason: Mapped[str | None] = mapped_column(String(64))
+    feedback_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    inbound_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    subdomains_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    tracking_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Per-record outcome of the last verification: {"<type> <name>": {"status", "reason"}}.
+    record_status: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # --- inbox events log (issue 6) ---

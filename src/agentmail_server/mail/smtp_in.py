@@ -14,13 +14,16 @@ from sqlalchemy import select
 
 from ..db import queue
 from ..db.engine import Database
-from ..db.tables import Blob, InboundMail, Inbox
+from ..db.tables import Blob, InboundMail, Inbox, OutboundRecipient
 from ..services.ids import new_uuid
+from .bounces import bounce_token
 
 log = logging.getLogger("agentmail_server.smtp")
 
 MAX_RECIPIENTS = 100
 PROCESS_INBOUND = "process_inbound"
+# DSNs and complaint reports sent to a message's VERP bounce address (services/feedback.py).
+PROCESS_FEEDBACK = "process_feedback"
 
 
 def hosted_candidates(address: str) -> list[str]:
@@ -46,8 +49,22 @@ class InboundHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         hosted: list[str] = envelope.__dict__.setdefault("hosted_inboxes", [])
-        if len(hosted) >= MAX_RECIPIENTS:
+        if len(hosted) + len(envelope.__dict__.get("bounce_addresses", [])) >= MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients"
+        token = bounce_token(address)
+        if token is not None:
+            try:
+                async with self.db.read() as db_session:
+                    known = await db_session.scalar(
+                        select(OutboundRecipient.id).where(OutboundRecipient.bounce_token == token).limit(1))
+            except Exception:
+                log.exception("bounce address lookup failed")
+                return "451 4.3.0 Temporary lookup failure, try again later"
+            if known is not None:
+                envelope.rcpt_tos.append(address)
+                envelope.__dict__.setdefault("bounce_addresses", []).append(address)
+                return "250 2.1.5 OK"
+            # Not one of our tokens: it may still be an inbox called "bounces" with a tag.
         candidates = hosted_candidates(address)
         try:
             async with self.db.read() as db_session:
@@ -75,17 +92,19 @@ class InboundHandler:
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
         hosted = list(dict.fromkeys(envelope.__dict__.get("hosted_inboxes", [])))
-        if not hosted:
+        reports = list(dict.fromkeys(envelope.__dict__.get("bounce_addresses", [])))
+        if not hosted and not reports:
             return "554 5.5.1 No valid recipients"
         if self.inflight >= self.max_inflight:
             return "451 4.3.2 System busy, try again later"
         self.inflight += 1
         try:
-            return await self._store(session, envelope, raw, hosted)
+            return await self._store(session, envelope, raw, hosted, reports)
         finally:
             self.inflight -= 1
 
-    async def _store(self, session: Session, envelope: Envelope, raw: bytes, hosted: list[str]) -> str:
+    async def _store(self, session: Session, envelope: Envelope, raw: bytes, hosted: list[str],
+                     reports: list[str]) -> str:
         mail_from = envelope.mail_from or ""
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
         inbound_id = new_uuid()
@@ -94,18 +113,26 @@ class InboundHandler:
                 blob = Blob(id=new_uuid(), sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), data=raw)
                 db_session.add(blob)
                 await db_session.flush()
-                db_session.add(
-                    InboundMail(
-                        id=inbound_id,
-                        blob_id=blob.id,
-                        mail_from=mail_from,
-                        rcpt_to=hosted,
-                        peer=peer[:128],
-                        helo=(session.host_name or "")[:255] or None,
-                        tls=session.ssl is not None,
+                # One envelope row per kind of work: mail for inboxes, and reports for bounce addresses
+                # (source "feedback"); both keep the blob alive until they are processed.
+                work = (("smtp", hosted, PROCESS_INBOUND), ("feedback", reports, PROCESS_FEEDBACK))
+                for source, rcpt_to, kind in work:
+                    if not rcpt_to:
+                        continue
+                    row_id = inbound_id if source == "smtp" or not hosted else new_uuid()
+                    db_session.add(
+                        InboundMail(
+                            id=row_id,
+                            blob_id=blob.id,
+                            mail_from=mail_from,
+                            rcpt_to=rcpt_to,
+                            peer=peer[:128],
+                            helo=(session.host_name or "")[:255] or None,
+                            tls=session.ssl is not None,
+                            source=source,
+                        )
                     )
-                )
-                queue.enqueue(db_session, PROCESS_INBOUND, {"inbound_id": inbound_id})
+                    queue.enqueue(db_session, kind, {"inbound_id": row_id})
         except Exception:
             # RFC 5321 §6.1: never 250-and-drop. The sender keeps the message and retries.
             log.exception("storing inbound mail failed")

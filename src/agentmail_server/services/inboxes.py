@@ -14,6 +14,7 @@ from ..db.engine import Database
 from ..db.pagination import MAX_FILTERED_LIMIT, Page, check_limit, offset_page, paginate
 from ..db.tables import Inbox
 from ..db.types import utcnow
+from . import domains
 from .errors import Forbidden, Invalid, NotFound
 from .pods import check_client_id
 from .principal import Principal
@@ -74,13 +75,16 @@ def _check_metadata(metadata: dict[str, Any], *, allow_null: bool) -> None:
 
 
 def _check_domain(domain: str | None, default_domain: str) -> str:
-    """The inbox domain. Until custom domains exist, only the server's default domain is hosted."""
+    """The inbox's domain name; whether this pod may use it is checked against its domains later."""
     if domain is None:
         return default_domain
     wanted = domain.strip().lower().rstrip(".")
-    if wanted != default_domain:
-        raise NotFound(f"Domain {wanted} not found")
-    return wanted
+    if wanted == default_domain:
+        return wanted
+    try:
+        return domains.normalize(wanted)
+    except Invalid:
+        raise NotFound(f"Domain {wanted} not found") from None
 
 
 async def list_inboxes(
@@ -180,6 +184,8 @@ async def create_inbox(
     async with db.read() as session:
         scope = await resolve_scope(session, principal, pod_id=pod_id)
         target_pod = scope.pod_id or scope.organization_id
+        if host != default_domain:
+            await domains.inbox_domain(session, organization_id=scope.organization_id, pod_id=target_pod, host=host)
         if client_id is not None:
             existing = await _by_client_id(session, target_pod, client_id)
             if existing is not None:

@@ -8,16 +8,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.engine import Database
 from ..db.pagination import Page, check_limit, paginate
-from ..db.tables import ApiKey, Inbox, Pod
+from ..db.tables import ApiKey, Domain, Inbox, Pod, PollingWebhook, Webhook
 from .errors import Conflict, Forbidden, Invalid
 from .ids import new_uuid, valid_client_id
 from .principal import Principal
 from .scoping import find_pod
 
 DEFAULT_POD_NAME = "My Pod"
-# Tables whose rows belong to a pod; a pod may be deleted only when none of them has one. Later
-# resources (domains, webhooks, lists) add themselves here.
-POD_CONTENTS: list[type] = [Inbox, ApiKey]
+# Tables whose rows belong to a pod; a pod may be deleted only when none of them has one.
+POD_CONTENTS: list[type] = [Inbox, ApiKey, Domain, Webhook, PollingWebhook]
 
 
 def check_client_id(client_id: str | None) -> None:

@@ -21,6 +21,24 @@ class Permanent(Exception):
     """A failure that retrying cannot fix: the job is marked dead at once."""
 
 
+class RetryAfter(Exception):
+    """Not a failure: the handler wants to run again after `delay` (its own retry schedule, e.g.
+    outbound mail after a 4xx). The runner's failure count is reset."""
+
+    def __init__(self, delay: timedelta, reason: str = "") -> None:
+        super().__init__(reason or f"retry in {delay}")
+        self.delay = delay
+        self.reason = reason
+
+
+def in_lane(handler: Handler, name: str, workers: int) -> Handler:
+    """Give this handler's jobs `workers` workers of their own (shared by handlers of the same lane
+    name) instead of the common pool, so slow work (a remote SMTP server may take minutes to answer)
+    never holds up the rest (inbound mail)."""
+    handler.lane = (name, workers)  # type: ignore[attr-defined]
+    return handler
+
+
 def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=min(2 ** attempt, 600))
 
@@ -44,7 +62,14 @@ class JobRunner:
         self._wake.set()
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._worker(i), name=f"jobs-{i}") for i in range(self.concurrency)]
+        lanes: dict[str, tuple[int, list[str]]] = {"": (self.concurrency, [])}
+        for kind, handler in self.handlers.items():
+            name, workers = getattr(handler, "lane", ("", self.concurrency))
+            lanes.setdefault(name, (workers, []))[1].append(kind)
+        self._tasks = [
+            asyncio.create_task(self._worker(kinds), name=f"jobs-{name or 'main'}-{i}")
+            for name, (workers, kinds) in lanes.items() if kinds for i in range(workers)
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -54,8 +79,7 @@ class JobRunner:
                 await task
         self._tasks = []
 
-    async def _worker(self, index: int) -> None:
-        kinds = list(self.handlers)
+    async def _worker(self, kinds: list[str]) -> None:
         while True:
             try:
                 job = await queue.claim(self.db, kinds, lease=self.lease)
@@ -83,6 +107,10 @@ class JobRunner:
             await self.handlers[job.kind](job.payload)
         except asyncio.CancelledError:
             raise
+        except RetryAfter as exc:
+            with contextlib.suppress(Exception):
+                await queue.retry_later(self.db, job, str(exc), delay=exc.delay, reset_attempts=True)
+            return
         except Exception as exc:
             final = isinstance(exc, Permanent) or job.attempts >= self.max_attempts
             log.warning("job %s %s attempt %d failed: %r", job.id, job.kind, job.attempts, exc,
