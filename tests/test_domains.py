@@ -94,6 +94,10 @@ def test_create_shows_the_records_to_publish(world):
     assert zone_text.startswith(f"$ORIGIN {name}.") and "agentmail._domainkey\tIN\tTXT" in zone_text
     assert sdk.domains.get_setup_link(name).supported is False
 
+    # Usage metrics count domains.
+    usage = sdk.metrics.query_usage(usage_types=["domain_count"])
+    assert usage["domain_count"][-1].value == len(sdk.domains.list(limit=100).domains)
+
 
 def test_verification_against_the_published_zone(world):
     srv, zone = world

@@ -158,7 +158,17 @@ class Event(Base):
     """The outbox: immutable event rows carrying the exact wire payload, written with the change."""
 
     __tablename__ = "events"
-    __table_args__ = (Index(None, "organization_id", "id"), Index(None, "inbox_id", "id"))
+    __table_args__ = (
+        Index(None, "organization_id", "id"),
+        Index(None, "inbox_id", "id"),
+        # Metrics count events by time within a scope.
+        Index(None, "organization_id", "created_at"),
+        Index(None, "pod_id", "created_at"),
+        Index(None, "inbox_id", "created_at"),
+        # Readers resume after the highest id they saw; SQLite must never hand out an id twice, even
+        # after the newest rows are purged.
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
