@@ -11,7 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from . import __version__
+from . import __version__, console
 from .api import (
     api_keys,
     auth,
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (auth, api_keys, pods, inboxes, lists, sending, messages, threads, drafts, links, webhooks,
                    inbox_events, metrics, domains, websocket):
         app.include_router(module.router, responses=ERROR_RESPONSES)
+    console.mount(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:
