@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -13,6 +12,7 @@ from typing import TypeVar
 from .config import Settings, get_settings
 from .db import migrate
 from .db.engine import Database
+from .telemetry import logs
 
 T = TypeVar("T")
 
@@ -75,6 +75,8 @@ def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
     uvicorn.run(
         create_app(settings), host=settings.http_host, port=settings.http_port, log_level=settings.log_level,
         proxy_headers=True, server_header=False,
+        # Logging is configured once (telemetry.logs); requests are logged by RequestTelemetry.
+        log_config=None, access_log=False,
     )
     return 0
 
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     commands: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
         "serve": cmd_serve,
         "migrate": cmd_migrate,

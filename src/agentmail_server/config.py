@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     # Events feed metrics (90-day window) and WebSocket replay; keep a little longer than that.
     event_retention_days: float = Field(default=100, ge=1)
 
+    # --- observability ---
+    # "text" for people, "json" (one object per line, with request ids) for log pipelines.
+    log_format: str = Field(default="text", pattern=r"^(text|json)$")
+    # When set, GET /metrics requires "Authorization: Bearer <token>"; unset, it is open (bind the
+    # HTTP port privately or put it behind a proxy then).
+    metrics_token: str | None = None
+
     # --- custom domains (issue 7) ---
     # Domains that asked to verify but are not verified yet are checked again this often.
     domain_recheck_seconds: float = Field(default=300.0, gt=0)

@@ -37,6 +37,7 @@ from ..db.engine import Database
 from ..db.tables import Event, PollingWebhook, PollingWebhookEvent, Webhook, WebhookAttempt, WebhookDelivery
 from ..db.types import utcnow
 from ..services.fetch import AddressRefused, resolve_checked
+from ..telemetry.metrics import WEBHOOK_ATTEMPTS
 from . import signing
 from .bus import BUS
 from .frames import wire_body
@@ -140,6 +141,7 @@ class Outcome:
 
 async def record(db: Database, claimed: Claimed, outcome: Outcome, settings: Settings) -> None:
     """Store the attempt and decide what follows: done, a retry at the next step, or give up."""
+    WEBHOOK_ATTEMPTS.labels(outcome="success" if outcome.ok else "failure").inc()
     now = utcnow()
     async with db.write() as session:
         # Webhook row first, then the delivery: the order of webhook edits (disable, delete), so they

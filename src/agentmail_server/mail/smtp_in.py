@@ -16,6 +16,7 @@ from ..db import queue
 from ..db.engine import Database
 from ..db.tables import Blob, InboundMail, Inbox, OutboundRecipient
 from ..services.ids import new_uuid
+from ..telemetry.metrics import SMTP_MESSAGES, SMTP_SESSIONS
 from .bounces import bounce_token
 
 log = logging.getLogger("agentmail_server.smtp")
@@ -94,14 +95,18 @@ class InboundHandler:
         hosted = list(dict.fromkeys(envelope.__dict__.get("hosted_inboxes", [])))
         reports = list(dict.fromkeys(envelope.__dict__.get("bounce_addresses", [])))
         if not hosted and not reports:
+            SMTP_MESSAGES.labels(outcome="rejected").inc()
             return "554 5.5.1 No valid recipients"
         if self.inflight >= self.max_inflight:
+            SMTP_MESSAGES.labels(outcome="deferred").inc()
             return "451 4.3.2 System busy, try again later"
         self.inflight += 1
         try:
-            return await self._store(session, envelope, raw, hosted, reports)
+            reply = await self._store(session, envelope, raw, hosted, reports)
         finally:
             self.inflight -= 1
+        SMTP_MESSAGES.labels(outcome="accepted" if reply.startswith("250") else "deferred").inc()
+        return reply
 
     async def _store(self, session: Session, envelope: Envelope, raw: bytes, hosted: list[str],
                      reports: list[str]) -> str:
@@ -153,6 +158,7 @@ async def start_listener(
     loop = asyncio.get_running_loop()
 
     def factory() -> Any:
+        SMTP_SESSIONS.inc()
         return SMTP(
             handler,
             data_size_limit=max_message_bytes,

@@ -1,0 +1,1 @@
+"""Operational visibility: Prometheus metrics, structured logs with request ids, health and readiness."""
