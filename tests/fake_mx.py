@@ -43,6 +43,7 @@ class Delivery:
     mail_options: list[str]
     helo: str | None
     login: str | None = None
+    session: int = 0  # which connection carried it (numbered in order of first use)
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Handler:
     stall_seconds: float = 30.0
     _seen: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _sessions: int = 0
 
     def _first(self, key: str) -> bool:
         with self._lock:
@@ -81,7 +83,7 @@ class Handler:
         self.received.append(Delivery(
             mail_from=envelope.mail_from, rcpt_tos=list(envelope.rcpt_tos), data=data,
             tls=session.ssl is not None, mail_options=list(envelope.mail_options), helo=session.host_name,
-            login=login,
+            login=login, session=self._session_number(session),
         ))
         stalled = [r for r in envelope.rcpt_tos if r.lower().startswith("stall-")]
         if stalled and self._first(f"stall:{stalled[0].lower()}"):
@@ -90,6 +92,13 @@ class Handler:
 
     def to(self, address: str) -> list[Delivery]:
         return [d for d in list(self.received) if address.lower() in (r.lower() for r in d.rcpt_tos)]
+
+    def _session_number(self, session: Session) -> int:
+        with self._lock:
+            if not hasattr(session, "number"):
+                self._sessions += 1
+                session.number = self._sessions  # type: ignore[attr-defined]
+            return session.number  # type: ignore[attr-defined,no-any-return]
 
 
 def self_signed_context() -> ssl.SSLContext:

@@ -316,3 +316,42 @@ async def test_relay_with_auth_and_per_recipient_outcomes():
         assert await asyncio.to_thread(lambda: len(mx.received)) == 1
     finally:
         mx.stop()
+
+
+async def test_connections_are_reused_per_destination_and_stale_ones_replaced():
+    mx = FakeMX(tls=True).start()
+    zone = ZoneServer.start("reuse.test. 60 IN MX 10 mx.reuse.test.\nmx.reuse.test. 60 IN A 127.0.0.1\n")
+    try:
+        pool = smtp_out.ConnectionPool()
+        config = smtp_out.OutboundConfig(resolver=make_resolver(zone.nameservers), helo="mta.test", port=mx.port,
+                                         pool=pool)
+
+        def env(n: int) -> smtp_out.Envelope:
+            return smtp_out.Envelope("s@a.test", [f"rcpt{n}@reuse.test"], _crlf(f"Subject: {n}\n\nbody\n".encode()))
+
+        for n in range(3):
+            [result] = await smtp_out.deliver(config, "reuse.test", env(n))
+            assert result.outcome == "delivered"
+        sessions = await asyncio.to_thread(lambda: [d.session for d in mx.received])
+        assert len(sessions) == 3 and len(set(sessions)) == 1, "one connection carried all three messages"
+        assert all(d.tls for d in mx.received)
+
+        # The server drops the idle session (as receivers do after a while): the next message goes
+        # out on a fresh connection instead of failing.
+        [idle] = pool._idle[("mx.reuse.test", "127.0.0.1", mx.port, True)]
+        idle.client.close()
+        [result] = await smtp_out.deliver(config, "reuse.test", env(3))
+        assert result.outcome == "delivered"
+        sessions = await asyncio.to_thread(lambda: [d.session for d in mx.received])
+        assert len(set(sessions)) == 2
+
+        # Without a pool every message has its own connection.
+        plain = smtp_out.OutboundConfig(resolver=config.resolver, helo="mta.test", port=mx.port)
+        for n in (4, 5):
+            await smtp_out.deliver(plain, "reuse.test", env(n))
+        sessions = await asyncio.to_thread(lambda: [d.session for d in mx.received])
+        assert len(set(sessions)) == 4
+        pool.close()
+    finally:
+        zone.stop()
+        mx.stop()

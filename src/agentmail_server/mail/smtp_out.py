@@ -11,6 +11,11 @@ domain, no MX means the domain itself (implicit MX, A/AAAA), and every address o
 tried in turn until one answers. STARTTLS is used whenever offered, without certificate checks
 (opportunistic TLS, RFC 7435: encryption against passive listeners, and never a reason to fail);
 if the handshake fails, the same host is retried in plaintext, as MTAs commonly do.
+
+Connections are reused per destination: after a transaction the session goes back to a small pool
+(RFC 5321 lets a client start the next MAIL on the same connection) and the next message for that
+host takes it, saving the TCP, TLS and EHLO round trips. A pooled session the server has dropped
+meanwhile is noticed at MAIL and replaced by a fresh connection, never reported as a failure.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import logging
 import random
 import re
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from email import encoders
@@ -58,6 +64,51 @@ class Relay:
         return cls(host=host, port=port, **options)  # type: ignore[arg-type]
 
 
+PoolKey = tuple[str, str, int, bool]  # host, address, port, STARTTLS wanted
+
+
+@dataclass
+class _Idle:
+    client: aiosmtplib.SMTP
+    since: float
+    uses: int
+
+
+class ConnectionPool:
+    """Idle SMTP sessions by destination, each used by one transaction at a time."""
+
+    def __init__(self, *, idle_seconds: float = 30.0, max_uses: int = 100, max_idle_per_host: int = 4) -> None:
+        # Receivers commonly drop idle clients after 30-60 s and limit messages per connection.
+        self.idle_seconds = idle_seconds
+        self.max_uses = max_uses
+        self.max_idle_per_host = max_idle_per_host
+        self._idle: dict[PoolKey, list[_Idle]] = {}
+
+    def take(self, key: PoolKey) -> _Idle | None:
+        idle = self._idle.get(key, [])
+        now = time.monotonic()
+        while idle:
+            entry = idle.pop()
+            if entry.client.is_connected and now - entry.since < self.idle_seconds:
+                return entry
+            entry.client.close()
+        return None
+
+    def give(self, key: PoolKey, client: aiosmtplib.SMTP, uses: int) -> bool:
+        """Keep `client` for the next transaction; False when it should be closed instead."""
+        idle = self._idle.setdefault(key, [])
+        if not client.is_connected or uses >= self.max_uses or len(idle) >= self.max_idle_per_host:
+            return False
+        idle.append(_Idle(client, time.monotonic(), uses))
+        return True
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for entry in idle:
+                entry.client.close()
+        self._idle.clear()
+
+
 @dataclass(frozen=True)
 class OutboundConfig:
     resolver: dns.asyncresolver.Resolver
@@ -67,6 +118,8 @@ class OutboundConfig:
     connect_timeout: float = 30.0
     command_timeout: float = 300.0
     data_timeout: float = 600.0
+    # None: a new connection for every transaction.
+    pool: ConnectionPool | None = None
 
 
 @dataclass
@@ -213,8 +266,8 @@ def seven_bit(message: bytes) -> bytes | None:
     return parsed.as_bytes(policy=email.policy.SMTP)
 
 
-async def _transaction(config: OutboundConfig, host: str, address: str, port: int, env: Envelope, *,
-                       use_tls: bool) -> list[Result]:
+async def _open(config: OutboundConfig, host: str, address: str, port: int, *, use_tls: bool) -> aiosmtplib.SMTP:
+    """A session ready for MAIL: connected, greeted, TLS and AUTH as configured; _TryNext otherwise."""
     relay = config.relay
     implicit_tls = relay is not None and (relay.tls == "tls" or (relay.tls == "auto" and relay.port == 465))
     client = aiosmtplib.SMTP(
@@ -222,13 +275,6 @@ async def _transaction(config: OutboundConfig, host: str, address: str, port: in
         start_tls=False, use_tls=implicit_tls,
         tls_context=_verified_tls(relay.verify) if implicit_tls and relay else None,
     )
-    decided: dict[str, Result] = {}
-
-    def result(rcpt: str, code: int | None, text: str, stage: str, outcome: Outcome | None = None) -> Result:
-        status = enhanced_status(code, text)
-        return Result(address=rcpt, outcome=outcome or (outcome_of(code) if code else "deferred"), code=code,
-                      status=status, text=text.strip()[:2000], stage=stage, host=host)
-
     try:
         try:
             await client.connect(timeout=config.connect_timeout)
@@ -259,14 +305,61 @@ async def _transaction(config: OutboundConfig, host: str, address: str, port: in
                 await client.login(relay.username, relay.password or "")
             except aiosmtplib.SMTPAuthenticationError as exc:
                 # Our credentials are wrong: keep the mail and retry, an operator can fix the setting.
-                text = f"relay authentication failed: {exc.code} {exc.message}"
-                return [result(r, None, text, "connect", "deferred") for r in env.recipients]
+                raise _AuthFailed(f"relay authentication failed: {exc.code} {exc.message}") from None
+    except BaseException:
+        client.close()
+        raise
+    return client
 
+
+class _AuthFailed(Exception):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class _Stale(Exception):
+    """A pooled session turned out to be dead before anything was sent on it."""
+
+
+async def _transaction(config: OutboundConfig, host: str, address: str, port: int, env: Envelope, *,
+                       use_tls: bool) -> list[Result]:
+    key: PoolKey = (host, address, port, use_tls)
+    pooled = config.pool.take(key) if config.pool is not None else None
+    if pooled is not None:
+        try:
+            return await _send(config, host, pooled.client, env, key, pooled.uses, reused=True)
+        except _Stale:
+            log.debug("pooled session with %s [%s] was closed; reconnecting", host, address)
+    try:
+        client = await _open(config, host, address, port, use_tls=use_tls)
+    except _AuthFailed as exc:
+        return [_result(host, r, None, exc.text, "connect", "deferred") for r in env.recipients]
+    return await _send(config, host, client, env, key, 0, reused=False)
+
+
+def _result(host: str, rcpt: str, code: int | None, text: str, stage: str, outcome: Outcome | None = None) -> Result:
+    status = enhanced_status(code, text)
+    return Result(address=rcpt, outcome=outcome or (outcome_of(code) if code else "deferred"), code=code,
+                  status=status, text=text.strip()[:2000], stage=stage, host=host)
+
+
+async def _send(config: OutboundConfig, host: str, client: aiosmtplib.SMTP, env: Envelope, key: PoolKey,
+                uses: int, *, reused: bool) -> list[Result]:
+    """One MAIL transaction on an open session; the session is pooled again or closed afterwards."""
+    decided: dict[str, Result] = {}
+    keep = False
+
+    def result(rcpt: str, code: int | None, text: str, stage: str, outcome: Outcome | None = None) -> Result:
+        return _result(host, rcpt, code, text, stage, outcome)
+
+    try:
         message = env.message
         options: list[str] = []
         if env.smtputf8:
             if not client.supports_extension("smtputf8"):
                 text = f"{host} does not support SMTPUTF8, which this message's addresses or headers need"
+                keep = True
                 return [result(r, 554, f"5.6.7 {text}", "mail", "bounced") for r in env.recipients]
             options.append("SMTPUTF8")
         if env.eight_bit:
@@ -283,7 +376,15 @@ async def _transaction(config: OutboundConfig, host: str, address: str, port: in
         try:
             await client.mail(env.sender, options=options, encoding=encoding)
         except aiosmtplib.SMTPSenderRefused as exc:
+            if reused and exc.code == 421:
+                raise _Stale() from None
+            await _quietly(client.rset())
+            keep = True
             return [result(r, exc.code, exc.message, "mail") for r in env.recipients]
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPResponseException, OSError, TimeoutError):
+            if reused:
+                raise _Stale() from None
+            raise
         accepted: list[str] = []
         for rcpt in env.recipients:
             try:
@@ -292,26 +393,33 @@ async def _transaction(config: OutboundConfig, host: str, address: str, port: in
             except aiosmtplib.SMTPRecipientRefused as exc:
                 decided[rcpt] = result(rcpt, exc.code, exc.message, "rcpt")
         if not accepted:
-            await _quietly(client.quit())
+            await client.rset()
+            keep = True
             return list(decided.values())
         try:
             reply = await client.data(message, timeout=config.data_timeout)
             for rcpt in accepted:
                 decided[rcpt] = result(rcpt, reply.code, reply.message, "data")
+            keep = True
         except aiosmtplib.SMTPDataError as exc:
             for rcpt in accepted:
                 decided[rcpt] = result(rcpt, exc.code, exc.message, "data")
-        await _quietly(client.quit())
+            keep = True  # a refusal of this message leaves the session itself in order
         return [decided[r] for r in env.recipients]
-    except _TryNext:
+    except _Stale:
+        client.close()
         raise
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        keep = False
         # Lost connection or timeout mid-session: whatever is undecided is retried later. After the
         # final dot this may deliver twice, which RFC 5321 §4.1.1.4 accepts over losing mail.
-        text = f"4.4.2 connection with {host} [{address}] failed: {exc!r}"
+        text = f"4.4.2 connection with {host} failed: {exc!r}"
         return [decided.get(r) or result(r, None, text, "data", "deferred") for r in env.recipients]
     finally:
-        client.close()
+        if not (keep and config.pool is not None and config.pool.give(key, client, uses + 1)):
+            if keep:
+                await _quietly(client.quit())
+            client.close()
 
 
 async def _quietly(step: Awaitable[object]) -> None:

@@ -67,6 +67,7 @@ def config_from(settings: Settings) -> DeliveryConfig:
         connect_timeout=settings.delivery_connect_timeout_seconds,
         command_timeout=settings.delivery_command_timeout_seconds,
         data_timeout=settings.delivery_data_timeout_seconds,
+        pool=smtp_out.ConnectionPool(),
     )
     return DeliveryConfig(outbound=outbound, schedule=list(settings.delivery_retry_waits),
                           default_domain=settings.default_domain)
