@@ -10,6 +10,7 @@ import uuid
 import dkim
 import dns.resolver
 import pytest
+from agentmail import Subscribe
 from agentmail.core.api_error import ApiError
 
 from agentmail_server.schemas.domains import DomainWire, ListDomainsResponse
@@ -109,9 +110,15 @@ def test_verification_against_the_published_zone(world):
         inbox_body = {"username": "agent", "domain": name}
         error(http.post("/v0/inboxes", json=inbox_body), 403, "domain_not_verified")
 
-        # The generated zone file, served as is, verifies every record.
-        zone.set_zone(zone_text)
-        assert sdk.domains.verify(name) is None
+        # The generated zone file, served as is, verifies every record, and subscribers hear of it.
+        with sdk.websockets.connect() as socket:
+            socket.send_subscribe(Subscribe(event_types=["domain.verified"]))
+            assert socket.recv().type == "subscribed"
+            zone.set_zone(zone_text)
+            assert sdk.domains.verify(name) is None
+            heard = socket.recv()
+        assert heard.event_type == "domain.verified" and heard.domain.domain_id == name
+        assert heard.domain.status == "VERIFIED"
         verified = ok(DomainWire, http.get(f"/v0/domains/{name}"))
         assert verified.status == "VERIFIED" and verified.reason is None
         assert {r.status for r in verified.records} == {"VALID"}

@@ -73,11 +73,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_request_bytes)
     # Outermost, so refusals by the guard are timed and logged with their request id too.
     app.add_middleware(RequestTelemetry)
-    for module in (auth, api_keys, pods, inboxes, lists, sending, messages, threads, drafts, links, webhooks,
-                   inbox_events, metrics, domains, websocket):
-        app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(ops.router)
-    console.mount(app)
+    # Processes without the api role (smtp, worker) answer only health, readiness and metrics.
+    if settings.has_role("api"):
+        for module in (auth, api_keys, pods, inboxes, lists, sending, messages, threads, drafts, links, webhooks,
+                       inbox_events, metrics, domains, websocket):
+            app.include_router(module.router, responses=ERROR_RESPONSES)
+        console.mount(app)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
