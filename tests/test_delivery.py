@@ -369,3 +369,27 @@ def test_worker_killed_mid_delivery_delivers_after_restart(env: Env, http: httpx
     copies = len(env.mx.to(stall))
     assert 1 <= copies <= 2, f"the remote received {copies} copies"
     assert len(_events(env.server, inbox, "message.delivered")) == 1
+
+
+def test_metrics_count_what_a_scripted_scenario_generated(env: Env, http: httpx.Client):
+    """Sends, deliveries, bounces and receptions: the metrics API reports exactly the events written."""
+    inbox, peer = _inbox(env), _inbox(env)
+    tag = uuid.uuid4().hex[:8]
+    sdk = make_sdk(env.server)
+    first = sdk.inboxes.messages.send(inbox, to=[f"ok-{tag}@remote.test", f"reject-{tag}@remote.test"],
+                                      subject="one", text="x")
+    second = sdk.inboxes.messages.send(inbox, to=[f"ok2-{tag}@remote.test"], subject="two", text="y")
+    sdk.inboxes.messages.send(peer, to=[inbox], subject="local", text="z")  # a reception, no SMTP hop
+    _wait_label(http, inbox, first.message_id, "bounced")
+    _wait_label(http, inbox, second.message_id, "delivered")
+    wait_for(lambda: len(_events(env.server, inbox, "message.received")) == 1 or None, what="the reception")
+
+    expected = {kind: len(_events(env.server, inbox, kind)) for kind in
+                ("message.sent", "message.delivered", "message.bounced", "message.received")}
+    assert expected == {"message.sent": 2, "message.delivered": 2, "message.bounced": 1, "message.received": 1}
+    counts = sdk.inboxes.metrics.query_events(inbox, event_types=list(expected))
+    assert {kind: sum(b.count for b in buckets) for kind, buckets in counts.items()} == expected
+    # Bounce rate over the window: one bounced recipient of three sent.
+    rates = http.get(f"/v0/inboxes/{inbox}/metrics/rates", params={"rate_types": "bounce"}).json()["bounce"]
+    latest = rates[-1]
+    assert latest["sent"] == 3 and abs(latest["rate"] - 1 / 3) < 1e-9
