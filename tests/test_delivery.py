@@ -342,6 +342,15 @@ y
         return len(rows) == 2 and all(r.processed_at for r in rows)
 
     wait_for(reports_done, what="both reports processed")
+
+    # The reports themselves reach the sending inbox as received mail (feedback_enabled), once each.
+    def notices() -> list[str] | None:
+        listed = http.get(f"/v0/inboxes/{inbox}/messages").json()["messages"]
+        found = sorted(m["subject"] for m in listed if "received" in m["labels"])
+        return found if len(found) >= 2 else None
+
+    assert wait_for(notices, what="bounce and complaint notices in the inbox") == [
+        "Complaint about message", "Undelivered Mail"]
     [complaint] = _events(env.server, inbox, "message.complained")
     body = _check_event(complaint, "message.complained", "complaint", inbox, second.message_id, {"type", "sub_type"})
     assert (body["type"], body["recipients"]) == ("abuse", [happy])

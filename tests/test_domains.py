@@ -151,11 +151,43 @@ def test_verification_against_the_published_zone(world):
         assert f"d={name};" in head.replace(" ", "") or f"d={name}\r\n" in head
         assert dkim.verify(got.data, dnsfunc=_dnsfunc(zone))
         assert got.mail_from.startswith("bounces+") and got.mail_from.endswith(f"@mail.{name}")
+        # With feedback_enabled off, a bounce still marks the message but no notice lands in the inbox.
+        sdk.domains.update(name, feedback_enabled=False)
+        sent_id = next(m["message_id"] for m in http.get(f"/v0/inboxes/{inbox['inbox_id']}/messages").json()["messages"]
+                       if m["subject"] == "signed")
+        dsn = crlf(f"""From: MAILER-DAEMON@remote.test
+To: {got.mail_from}
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="RPT"
+
+--RPT
+Content-Type: text/plain
+
+Gone.
+
+--RPT
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.remote.test
+
+Final-Recipient: rfc822; {rcpt}
+Action: failed
+Status: 5.1.1
+
+--RPT--
+""".encode())
         with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=10) as client:
             client.ehlo("remote.test")
-            client.mail("")
-            assert client.rcpt(got.mail_from)[0] == 250
-            client.rset()
+            client.sendmail("", [got.mail_from], dsn)
+        wait_for(lambda: "bounced" in http.get(f"/v0/inboxes/{inbox['inbox_id']}/messages/{sent_id}").json()["labels"]
+                 or None, what="the bounce applied")
+        settled = ("SELECT (SELECT count(*) FROM inbound_mail WHERE source = 'feedback' AND processed_at IS NULL)"
+                   " + (SELECT count(*) FROM jobs WHERE kind = 'process_inbound' AND status IN ('queued', 'running'))")
+        wait_for(lambda: run_sql(srv.database_url, settled)[0][0] == 0 or None, what="the report fully processed")
+        received = [m for m in http.get(f"/v0/inboxes/{inbox['inbox_id']}/messages").json()["messages"]
+                    if "received" in m["labels"]]
+        assert [m["subject"] for m in received] == ["custom domain"]
     zone.set_zone("")
 
 

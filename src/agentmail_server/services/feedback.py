@@ -10,6 +10,10 @@ When it names none of them, a single-recipient message is unambiguous; for a mul
 message a complaint is recorded against all of them (providers redact the complainant) but
 nothing is suppressed, and an unattributable bounce is logged and ignored. Applying a report
 twice (a retried job) changes nothing the second time.
+
+Unless the sender's domain turned `feedback_enabled` off, the report itself is also delivered to the
+sending inbox as received mail, so an agent reading its inbox sees the bounce notice like a person
+would (the inbound pipeline's Message-ID dedupe keeps a retried job from delivering it twice).
 """
 
 from __future__ import annotations
@@ -20,12 +24,16 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..db import queue
 from ..db.engine import Database
-from ..db.tables import Blob, InboundMail, Message, OutboundRecipient
+from ..db.tables import Blob, Domain, InboundMail, Inbox, Message, OutboundRecipient
 from ..db.types import utcnow
 from ..mail.bounces import Report, ReportRecipient, bounce_token, classify, parse_report
+from ..mail.smtp_in import PROCESS_INBOUND
 from .delivery import Outcomes, apply, recipients_of, suppress
+from .ids import new_uuid
 
 log = logging.getLogger("agentmail_server.delivery")
 
@@ -50,11 +58,12 @@ def _match(report: Report, known: list[str]) -> tuple[list[ReportRecipient], boo
 
 
 async def _apply_report(db: Database, message_pk: str, report: Report, items: list[ReportRecipient],
-                        identified: bool) -> None:
+                        identified: bool) -> str | None:
+    """Apply the report; the inbox of the reported message, or None when it no longer exists."""
     async with db.write() as session:
         message = await session.get(Message, message_pk)
         if message is None:
-            return
+            return None
         await db.serialize(session, f"inbox:{message.inbox_id}")
         rows = await recipients_of(session, message_pk)
         done = Outcomes(delivered=[], bounced=[], complained=[], complaint_type=report.feedback_type or "abuse")
@@ -81,6 +90,15 @@ async def _apply_report(db: Database, message_pk: str, report: Report, items: li
                 await suppress(db, session, message, row.recipient, f"Hard bounce ({status}): {item.diagnostic[:200]}")
         if done.bounced or done.complained:
             await apply(session, message, rows, done)
+        return message.inbox_id
+
+
+async def _wants_notices(session: AsyncSession, inbox_id: str) -> bool:
+    inbox = await session.get(Inbox, inbox_id)
+    if inbox is None:
+        return False
+    domain = await session.get(Domain, inbox.domain)
+    return True if domain is None else domain.feedback_enabled  # the server's own domain: on, as by default
 
 
 async def process_feedback(db: Database, payload: dict[str, Any]) -> None:
@@ -97,6 +115,7 @@ async def process_feedback(db: Database, payload: dict[str, Any]) -> None:
     by_message: dict[str, list[str]] = defaultdict(list)
     for row in rows:
         by_message[row.message_id].append(row.recipient)
+    reported: set[str] = set()
     for message_pk, known in by_message.items() if blob is not None else ():
         report = await asyncio.to_thread(parse_report, blob.data, known)
         if report.kind == "none":
@@ -105,6 +124,14 @@ async def process_feedback(db: Database, payload: dict[str, Any]) -> None:
         if not items:
             log.info("a bounce for message %s names none of its recipients; ignored", message_pk)
             continue
-        await _apply_report(db, message_pk, report, items, identified)
+        if (inbox_id := await _apply_report(db, message_pk, report, items, identified)) is not None:
+            reported.add(inbox_id)
     async with db.write() as session:
+        for inbox_id in sorted(reported):
+            if await _wants_notices(session, inbox_id):
+                notice = InboundMail(id=new_uuid(), blob_id=inbound.blob_id, mail_from=inbound.mail_from,
+                                     rcpt_to=[inbox_id], peer=inbound.peer, helo=inbound.helo, tls=inbound.tls,
+                                     source="smtp", received_at=inbound.received_at)
+                session.add(notice)
+                queue.enqueue(session, PROCESS_INBOUND, {"inbound_id": notice.id})
         await session.execute(update(InboundMail).where(InboundMail.id == inbound_id).values(processed_at=utcnow()))
