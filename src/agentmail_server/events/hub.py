@@ -36,6 +36,7 @@ from ..db.types import utcnow
 from ..services.api_keys import principal_for
 from ..services.errors import Forbidden
 from ..services.principal import Principal
+from ..workers.tasks import cancel
 from .bus import BUS
 from .catalogue import required_permissions
 from .frames import wire_body
@@ -237,11 +238,8 @@ class Hub:
         self._gaps = []
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         if self._wakeups is not None:
             BUS.unsubscribe(self._wakeups)
             self._wakeups = None

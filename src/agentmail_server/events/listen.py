@@ -20,6 +20,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from ..db.engine import Database
+from ..workers.tasks import cancel
 from .bus import BUS
 from .outbox import NOTIFY_CHANNEL
 
@@ -54,11 +55,8 @@ class Listener:
         return None
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         return None
 
     async def _run(self) -> None:

@@ -20,7 +20,6 @@ and the connection. Redirects are not followed: a 3xx is a failed attempt.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from ..db.tables import Event, PollingWebhook, PollingWebhookEvent, Webhook, Web
 from ..db.types import utcnow
 from ..services.fetch import AddressRefused, resolve_checked
 from ..telemetry.metrics import WEBHOOK_ATTEMPTS
+from ..workers.tasks import cancel
 from . import signing
 from .bus import BUS
 from .frames import wire_body
@@ -302,11 +302,8 @@ class Dispatcher:
         self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         if self._inflight:
             # Attempts under way get a moment to finish; the rest are retried once their lease passes.
             _, pending = await asyncio.wait(set(self._inflight), timeout=5)

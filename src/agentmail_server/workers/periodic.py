@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from .tasks import cancel
 
 log = logging.getLogger("agentmail_server.periodic")
 
@@ -38,8 +39,4 @@ class Periodic:
         self._running = [asyncio.create_task(run_forever(t), name=f"periodic-{t.name}") for t in self.tasks]
 
     async def stop(self) -> None:
-        for task in self._running:
-            task.cancel()
-        for task in self._running:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(*self._running)

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..db import queue
 from ..db.engine import Database
+from .tasks import cancel
 
 log = logging.getLogger("agentmail_server.jobs")
 
@@ -72,11 +73,7 @@ class JobRunner:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(*self._tasks)
         self._tasks = []
 
     async def _worker(self, kinds: list[str]) -> None:
