@@ -29,9 +29,10 @@ from .conftest import make_http
 from .server import Server
 
 SEED = 20260801
-MAX_EXAMPLES = 15
-# 72 operations: ~40 s per backend on an idle machine; the bound catches runaway generation.
-TIME_BUDGET_SECONDS = 120
+MAX_EXAMPLES = 10
+# About 155 operations: ~35 s per backend on an idle machine; the bound catches runaway generation
+# (generous, since CI runs it beside the rest of the suite).
+TIME_BUDGET_SECONDS = 240
 
 # Exactly the checks the contract is about. Not enabled, on purpose:
 # * negative_data_rejection / positive_data_acceptance: the server deliberately accepts inputs the

@@ -21,6 +21,8 @@ from ..schemas.webhooks import (
     CreatePollingWebhookResponse,
     CreateWebhookRequest,
     ListPollingWebhooksResponse,
+    ListWebhookAttemptsResponse,
+    ListWebhookDeliveriesResponse,
     ListWebhooksResponse,
     PollingEventsResponse,
     PollingWebhook,
@@ -29,6 +31,8 @@ from ..schemas.webhooks import (
     UpdateWebhookHeadersRequest,
     UpdateWebhookRequest,
     Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
     WebhookHeaderNamesResponse,
 )
 from ..services import webhooks
@@ -355,3 +359,84 @@ async def update_inbox_headers(inbox_id: str, webhook_id: str, body: UpdateWebho
                                principal: Principal = Depends(get_principal),
                                db: Database = Depends(get_db)) -> Response:
     return await _update_headers(db, principal, webhook_id, body, inbox_id=inbox_id)
+
+
+# --- delivery log (our own extension, read-only) ------------------------------------------------
+
+DELIVERIES_DOC = (
+    "Our own extension (not in AgentMail's API): the webhook's deliveries, newest first unless "
+    "`ascending`, each with its event, status, attempt count, the next attempt's time while pending, and "
+    "the last attempt's status code or error. Scoped like reading the webhook (404 outside the key's scope)."
+)
+ATTEMPTS_DOC = (
+    "Our own extension (not in AgentMail's API): every HTTP attempt of one delivery, newest first unless "
+    "`ascending`, with the receiver's status code or the error, the duration and the start of the answer."
+)
+
+
+async def _deliveries(db: Database, principal: Principal, webhook_id: str, page: ListParams, *,
+                      pod_id: str | None = None, inbox_id: str | None = None) -> ListWebhookDeliveriesResponse:
+    result = await webhooks.list_deliveries(db, principal, webhook_id, pod_id=pod_id, inbox_id=inbox_id,
+                                            limit=page.limit, page_token=page.page_token, ascending=page.ascending)
+    return ListWebhookDeliveriesResponse(
+        count=len(result.items), limit=result.limit, next_page_token=result.next_page_token,
+        deliveries=[WebhookDelivery.of(v.row, event_id=v.event_id, event_type=v.event_type) for v in result.items],
+    )
+
+
+async def _attempts(db: Database, principal: Principal, webhook_id: str, delivery_id: str, page: ListParams, *,
+                    pod_id: str | None = None, inbox_id: str | None = None) -> ListWebhookAttemptsResponse:
+    result = await webhooks.list_attempts(db, principal, webhook_id, delivery_id, pod_id=pod_id, inbox_id=inbox_id,
+                                          limit=page.limit, page_token=page.page_token, ascending=page.ascending)
+    return ListWebhookAttemptsResponse(count=len(result.items), limit=result.limit,
+                                       next_page_token=result.next_page_token,
+                                       attempts=[WebhookAttempt.of(row) for row in result.items])
+
+
+@router.get("/v0/webhooks/{webhook_id}/deliveries", response_model=ListWebhookDeliveriesResponse,
+            summary="List a webhook's deliveries", description=DELIVERIES_DOC)
+async def list_deliveries(webhook_id: str, page: ListParams = Depends(), principal: Principal = Depends(get_principal),
+                          db: Database = Depends(get_db)) -> ListWebhookDeliveriesResponse:
+    return await _deliveries(db, principal, webhook_id, page)
+
+
+@router.get("/v0/webhooks/{webhook_id}/deliveries/{delivery_id}/attempts", response_model=ListWebhookAttemptsResponse,
+            summary="List a delivery's attempts", description=ATTEMPTS_DOC)
+async def list_attempts(webhook_id: str, delivery_id: str, page: ListParams = Depends(),
+                        principal: Principal = Depends(get_principal),
+                        db: Database = Depends(get_db)) -> ListWebhookAttemptsResponse:
+    return await _attempts(db, principal, webhook_id, delivery_id, page)
+
+
+@router.get("/v0/pods/{pod_id}/webhooks/{webhook_id}/deliveries", response_model=ListWebhookDeliveriesResponse,
+            summary="List a pod webhook's deliveries", description=DELIVERIES_DOC)
+async def list_pod_deliveries(pod_id: str, webhook_id: str, page: ListParams = Depends(),
+                              principal: Principal = Depends(get_principal),
+                              db: Database = Depends(get_db)) -> ListWebhookDeliveriesResponse:
+    return await _deliveries(db, principal, webhook_id, page, pod_id=pod_id)
+
+
+@router.get("/v0/pods/{pod_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/attempts",
+            response_model=ListWebhookAttemptsResponse, summary="List a pod webhook delivery's attempts",
+            description=ATTEMPTS_DOC)
+async def list_pod_attempts(pod_id: str, webhook_id: str, delivery_id: str, page: ListParams = Depends(),
+                            principal: Principal = Depends(get_principal),
+                            db: Database = Depends(get_db)) -> ListWebhookAttemptsResponse:
+    return await _attempts(db, principal, webhook_id, delivery_id, page, pod_id=pod_id)
+
+
+@router.get("/v0/inboxes/{inbox_id}/webhooks/{webhook_id}/deliveries", response_model=ListWebhookDeliveriesResponse,
+            summary="List an inbox webhook's deliveries", description=DELIVERIES_DOC)
+async def list_inbox_deliveries(inbox_id: str, webhook_id: str, page: ListParams = Depends(),
+                                principal: Principal = Depends(get_principal),
+                                db: Database = Depends(get_db)) -> ListWebhookDeliveriesResponse:
+    return await _deliveries(db, principal, webhook_id, page, inbox_id=inbox_id)
+
+
+@router.get("/v0/inboxes/{inbox_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/attempts",
+            response_model=ListWebhookAttemptsResponse, summary="List an inbox webhook delivery's attempts",
+            description=ATTEMPTS_DOC)
+async def list_inbox_attempts(inbox_id: str, webhook_id: str, delivery_id: str, page: ListParams = Depends(),
+                              principal: Principal = Depends(get_principal),
+                              db: Database = Depends(get_db)) -> ListWebhookAttemptsResponse:
+    return await _attempts(db, principal, webhook_id, delivery_id, page, inbox_id=inbox_id)

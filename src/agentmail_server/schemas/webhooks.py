@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from ..db import tables
 from .common import PageResponse, RequestModel, ResponseModel, Timestamp
@@ -74,6 +74,67 @@ class ListWebhooksResponse(PageResponse):
 
 class WebhookHeaderNamesResponse(ResponseModel):
     header_names: list[str]
+
+
+# --- delivery log (our own extension) -------------------------------------------------------
+
+
+class WebhookDelivery(ResponseModel):
+    """One event for one webhook and where its delivery stands.
+
+    status: `pending` (next attempt at `next_attempt_at`), `succeeded` (a 2xx), `failed` (the retry
+    schedule ran out) or `cancelled` (the webhook was disabled first).
+    """
+
+    delivery_id: str
+    webhook_id: str
+    event_id: str
+    event_type: str
+    status: Literal["pending", "succeeded", "failed", "cancelled"]
+    attempts: int
+    next_attempt_at: Timestamp | None = None
+    last_status_code: int | None = None
+    last_error: str | None = None
+    finished_at: Timestamp | None = None
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, row: tables.WebhookDelivery, *, event_id: str, event_type: str) -> WebhookDelivery:
+        return cls(
+            delivery_id=str(row.id), webhook_id=row.webhook_id, event_id=event_id, event_type=event_type,
+            status=row.status,  # type: ignore[arg-type]
+            attempts=row.attempts, next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
+            last_status_code=row.last_status_code, last_error=row.last_error, finished_at=row.finished_at,
+            created_at=row.created_at,
+        )
+
+
+class ListWebhookDeliveriesResponse(PageResponse):
+    deliveries: list[WebhookDelivery]
+
+
+class WebhookAttempt(ResponseModel):
+    """One HTTP attempt: the receiver's status code (absent when no answer came), or the error."""
+
+    attempt_id: str
+    delivery_id: str
+    attempted_at: Timestamp
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int
+    response_body: str | None = None
+
+    @classmethod
+    def of(cls, row: tables.WebhookAttempt) -> WebhookAttempt:
+        return cls(
+            attempt_id=str(row.id), delivery_id=str(row.delivery_id), attempted_at=row.attempted_at,
+            status_code=row.status_code, error=row.error, duration_ms=row.duration_ms,
+            response_body=row.response_body,
+        )
+
+
+class ListWebhookAttemptsResponse(PageResponse):
+    attempts: list[WebhookAttempt]
 
 
 # --- polling webhooks -----------------------------------------------------------------------

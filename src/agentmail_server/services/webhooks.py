@@ -10,6 +10,9 @@ there: its pod; pod and inbox routes: that pod or inbox). `client_id` is unique 
 * Polling webhooks follow §2.13 more narrowly: a route sees only the subscriptions created through
   that same level, by `webhook_id` or by `client_id`.
 
+The delivery log (our own extension, read by the web console) lists a webhook's deliveries and each
+one's attempts; it is reached only through the webhook, so it has the webhook's scope walls.
+
 What a subscription receives (events/webhooks.py `matches`): its event types (the restricted received
 variants only when listed, which needs the label permission), inside its owner scope, and — when it has
 pod/inbox filters — only events of a listed pod or inbox.
@@ -36,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..config import Settings
 from ..db.engine import Database
 from ..db.pagination import Page, check_limit, paginate
-from ..db.tables import Event, PollingWebhook, PollingWebhookEvent, Webhook, WebhookDelivery
+from ..db.tables import Event, PollingWebhook, PollingWebhookEvent, Webhook, WebhookAttempt, WebhookDelivery
 from ..db.types import utcnow
 from ..events.catalogue import EVENT_TYPES, required_permissions
 from ..events.signing import new_secret
@@ -401,6 +404,76 @@ async def update_headers(
         merged = _merge_headers(row.headers, custom, remove)
         if merged != row.headers:
             row.headers = merged
+
+
+# --- delivery log (our own extension: what a web console shows) ----------------------------
+# Read-only views of webhook_deliveries and webhook_attempts, scoped exactly like reading the webhook
+# itself: a delivery is found only through a webhook the route can see.
+
+MAX_DELIVERY_ID = 2**63 - 1
+
+
+@dataclass
+class DeliveryView:
+    """A delivery with the event it carries."""
+
+    row: WebhookDelivery
+    event_id: str
+    event_type: str
+
+
+def _delivery_id(value: str) -> int:
+    """Delivery ids are decimal strings; anything else (or out of range) is simply not found."""
+    if not value.isascii() or not value.isdigit() or len(value) > 19 or int(value) > MAX_DELIVERY_ID:
+        raise NotFound("Delivery not found")
+    return int(value)
+
+
+async def list_deliveries(
+    db: Database, principal: Principal, webhook_id: str, *, pod_id: str | None = None, inbox_id: str | None = None,
+    limit: int | None, page_token: str | None, ascending: bool,
+) -> Page[DeliveryView]:
+    """The webhook's deliveries, newest first unless `ascending`."""
+    principal.require("webhook_read")
+    size = check_limit(limit)
+    async with db.read() as session:
+        scope = await _target(session, principal, pod_id, inbox_id)
+        webhook = await _find_webhook(session, scope, webhook_id)
+        page = await paginate(
+            session, select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id),
+            endpoint=f"webhook-deliveries:{webhook.id}", order=[WebhookDelivery.created_at, WebhookDelivery.id],
+            limit=size, page_token=page_token, ascending=ascending,
+        )
+        events = {
+            row.id: row for row in (await session.execute(
+                select(Event.id, Event.event_id, Event.event_type)
+                .where(Event.id.in_([d.event_row_id for d in page.items]))
+            )).all()
+        } if page.items else {}
+        views = [DeliveryView(d, events[d.event_row_id].event_id, events[d.event_row_id].event_type)
+                 for d in page.items if d.event_row_id in events]
+        return Page(items=views, limit=page.limit, next_page_token=page.next_page_token)
+
+
+async def list_attempts(
+    db: Database, principal: Principal, webhook_id: str, delivery_id: str, *, pod_id: str | None = None,
+    inbox_id: str | None = None, limit: int | None, page_token: str | None, ascending: bool,
+) -> Page[WebhookAttempt]:
+    """Every HTTP attempt of one delivery, newest first unless `ascending`."""
+    principal.require("webhook_read")
+    size = check_limit(limit)
+    number = _delivery_id(delivery_id)
+    async with db.read() as session:
+        scope = await _target(session, principal, pod_id, inbox_id)
+        webhook = await _find_webhook(session, scope, webhook_id)
+        delivery = await session.get(WebhookDelivery, number)
+        if delivery is None or delivery.webhook_id != webhook.id:
+            raise NotFound("Delivery not found")
+        return await paginate(
+            session, select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery.id),
+            endpoint=f"webhook-attempts:{delivery.id}", order=[WebhookAttempt.id], limit=size,
+            page_token=page_token, ascending=ascending,
+        )
 
 
 # --- polling webhooks -----------------------------------------------------------------------
