@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from . import __version__, console
+from . import __version__, console, mcp_endpoint
 from .api import (
     api_keys,
     auth,
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with run_services(settings) as services:
+        async with run_services(settings) as services, mcp_endpoint.running(app):
             app.state.db = services.db
             app.state.link_secret = services.link_secret
             app.state.wake = services.runner.wake if services.runner else (lambda: None)
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        inbox_events, metrics, domains, websocket):
             app.include_router(module.router, responses=ERROR_RESPONSES)
         console.mount(app)
+        mcp_endpoint.mount(app)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -34,6 +34,7 @@ def _banner(settings: Settings, org_id: str, key: str | None) -> str:
         "",
         "agentmail-server is ready",
         f"  REST + WebSocket   {http}/v0   (WebSocket: ws://{settings.http_host}:{settings.http_port}/v0)",
+        f"  MCP                {http}/mcp   (streamable HTTP; x-api-key or Authorization: Bearer)",
         f"  SMTP               {settings.smtp_host}:{settings.smtp_port}",
         f"  database           {settings.database_url}",
         f"  organization       {org_id}",
