@@ -11,6 +11,8 @@ import asyncio
 import re
 import signal
 import smtplib
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -402,3 +404,74 @@ def test_metrics_count_what_a_scripted_scenario_generated(env: Env, http: httpx.
     rates = http.get(f"/v0/inboxes/{inbox}/metrics/rates", params={"rate_types": "bounce"}).json()["bounce"]
     latest = rates[-1]
     assert latest["sent"] == 3 and abs(latest["rate"] - 1 / 3) < 1e-9
+
+
+class _Latin1Relay:
+    """A bare SMTP server whose replies carry bytes that are not UTF-8 (and a NUL), as some do."""
+
+    def __init__(self) -> None:
+        self.data_count = 0
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"220 relay.test ESMTP caf\xe9\r\n")
+            while line := await reader.readline():
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    writer.write(b"250-relay.test\r\n250 8BITMIME\r\n")
+                elif verb == b"DATA":
+                    writer.write(b"354 go\r\n")
+                    await writer.drain()
+                    while await reader.readline() not in (b".\r\n", b""):
+                        pass
+                    self.data_count += 1
+                    writer.write(b"250 2.0.0 Ok: queued as caf\xe9\x00\r\n")
+                elif verb == b"QUIT":
+                    writer.write(b"221 bye\r\n")
+                    await writer.drain()
+                    break
+                else:
+                    writer.write(b"250 ok\r\n")
+                await writer.drain()
+            writer.close()
+
+        server = self._loop.run_until_complete(asyncio.start_server(serve, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._started.set()
+        self._loop.run_forever()
+
+    def start(self) -> _Latin1Relay:
+        self._thread.start()
+        self._started.wait(5)
+        return self
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+def test_a_reply_that_is_not_utf8_is_recorded_and_not_resent(request, env: Env, tmp_path):
+    relay = _Latin1Relay().start()
+    srv = Server(backend=env.server.backend, database_url=database_url(env.server.backend, tmp_path, request),
+                 workdir=tmp_path, extra_env={"AGENTMAIL_SMTP_RELAY": f"127.0.0.1:{relay.port}",
+                                              "AGENTMAIL_SMTP_RELAY_TLS": "none",
+                                              "AGENTMAIL_DELIVERY_RETRY_SCHEDULE": "1s,1s,1s",
+                                              "AGENTMAIL_JOB_LEASE_SECONDS": "2"}).start()
+    try:
+        with make_http(srv) as http:
+            inbox = http.post("/v0/inboxes", json={"username": f"l1-{uuid.uuid4().hex[:8]}"}).json()["inbox_id"]
+            sent = http.post(f"/v0/inboxes/{inbox}/messages/send",
+                             json={"to": ["someone@elsewhere.test"], "subject": "s", "text": "t"}).json()
+            _wait_label(http, inbox, sent["message_id"], "delivered")
+            time.sleep(3)  # long enough for a lease to expire and a failed record to resend
+        assert relay.data_count == 1
+        [row] = _rows(srv, select(OutboundRecipient))
+        assert row.status == "delivered" and row.last_code == 250 and "\x00" not in (row.last_response or "")
+    finally:
+        srv.stop()
+        relay.stop()

@@ -37,6 +37,7 @@ from typing import Literal
 import aiosmtplib
 import dns.asyncresolver
 
+from ..db.text import storable
 from .dns import lookup
 
 log = logging.getLogger("agentmail_server.delivery")
@@ -133,6 +134,11 @@ class Result:
     text: str
     stage: str  # route | connect | mail | rcpt | data
     host: str | None = None
+
+    def __post_init__(self) -> None:
+        # A remote server's words (Latin-1 bytes, even NUL) must not stop the outcome from being stored:
+        # a failed record would mean sending the message again.
+        self.text = storable(self.text, limit=2000) or ""
 
 
 @dataclass
@@ -341,7 +347,7 @@ async def _transaction(config: OutboundConfig, host: str, address: str, port: in
 def _result(host: str, rcpt: str, code: int | None, text: str, stage: str, outcome: Outcome | None = None) -> Result:
     status = enhanced_status(code, text)
     return Result(address=rcpt, outcome=outcome or (outcome_of(code) if code else "deferred"), code=code,
-                  status=status, text=text.strip()[:2000], stage=stage, host=host)
+                  status=status, text=text.strip(), stage=stage, host=host)
 
 
 async def _send(config: OutboundConfig, host: str, client: aiosmtplib.SMTP, env: Envelope, key: PoolKey,

@@ -186,6 +186,7 @@ async def _record(db: Database, config: DeliveryConfig, message_pk: str, results
         await db.serialize(session, f"inbox:{message.inbox_id}")
         rows = await recipients_of(session, message_pk)
         done = Outcomes(delivered=[], bounced=[], complained=[])
+        hard: dict[str, str] = {}
         for result in results:
             row = rows.get(result.address)
             if row is None or row.status != "pending":
@@ -205,7 +206,10 @@ async def _record(db: Database, config: DeliveryConfig, message_pk: str, results
             row.status = "bounced"
             done.bounced.append((verdict, row.recipient, status))
             if verdict.suppress:
-                await suppress(db, session, message, row.recipient, f"Hard bounce ({status}): {result.text[:200]}")
+                hard[row.recipient] = f"Hard bounce ({status}): {result.text[:200]}"
+        # In address order: two transactions suppressing the same addresses lock them in one order.
+        for address in sorted(hard):
+            await suppress(db, session, message, address, hard[address])
         await apply(session, message, rows, done)
 
 

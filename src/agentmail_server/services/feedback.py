@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..db import queue
 from ..db.engine import Database
 from ..db.tables import Blob, Domain, InboundMail, Inbox, Message, OutboundRecipient
+from ..db.text import storable
 from ..db.types import utcnow
 from ..mail.bounces import Report, ReportRecipient, bounce_token, classify, parse_report
 from ..mail.smtp_in import PROCESS_INBOUND
@@ -57,6 +59,11 @@ def _match(report: Report, known: list[str]) -> tuple[list[ReportRecipient], boo
     return [], False
 
 
+def _token(value: str | None) -> str:
+    # ARF Feedback-Type is a token (abuse, fraud, virus, other); anything else in it is not ours to echo.
+    return re.sub(r"[^A-Za-z0-9._-]", "", value or "")[:64]
+
+
 async def _apply_report(db: Database, message_pk: str, report: Report, items: list[ReportRecipient],
                         identified: bool) -> str | None:
     """Apply the report; the inbox of the reported message, or None when it no longer exists."""
@@ -66,7 +73,8 @@ async def _apply_report(db: Database, message_pk: str, report: Report, items: li
             return None
         await db.serialize(session, f"inbox:{message.inbox_id}")
         rows = await recipients_of(session, message_pk)
-        done = Outcomes(delivered=[], bounced=[], complained=[], complaint_type=report.feedback_type or "abuse")
+        done = Outcomes(delivered=[], bounced=[], complained=[], complaint_type=_token(report.feedback_type) or "abuse")
+        blocked: dict[str, str] = {}
         for item in items:
             row = rows.get(item.address)
             if row is None:
@@ -77,17 +85,19 @@ async def _apply_report(db: Database, message_pk: str, report: Report, items: li
                 row.status = "complained"
                 done.complained.append(row.recipient)
                 if identified:
-                    await suppress(db, session, message, row.recipient, f"Complaint ({done.complaint_type})")
+                    blocked[row.recipient] = f"Complaint ({done.complaint_type})"
                 continue
             if row.status in ("bounced", "complained"):
                 continue
             status = item.status or "5.0.0"
             verdict = classify(status, item.diagnostic, stage="dsn")
             row.status = "bounced"
-            row.last_status, row.last_response = status, (item.diagnostic or None)
+            row.last_status, row.last_response = status, storable(item.diagnostic or None, limit=2000)
             done.bounced.append((verdict, row.recipient, status))
             if verdict.suppress and identified:
-                await suppress(db, session, message, row.recipient, f"Hard bounce ({status}): {item.diagnostic[:200]}")
+                blocked[row.recipient] = storable(f"Hard bounce ({status}): {item.diagnostic[:200]}") or ""
+        for address in sorted(blocked):  # one lock order for every transaction (see delivery._record)
+            await suppress(db, session, message, address, blocked[address])
         if done.bounced or done.complained:
             await apply(session, message, rows, done)
         return message.inbox_id
