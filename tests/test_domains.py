@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import smtplib
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import dkim
 import dns.resolver
@@ -115,7 +116,9 @@ def test_verification_against_the_published_zone(world):
             socket.send_subscribe(Subscribe(event_types=["domain.verified"]))
             assert socket.recv().type == "subscribed"
             zone.set_zone(zone_text)
-            assert sdk.domains.verify(name) is None
+            # Three verifications at once still announce the domain once.
+            with ThreadPoolExecutor(3) as pool:
+                assert list(pool.map(lambda _: sdk.domains.verify(name), range(3))) == [None] * 3
             heard = socket.recv()
         assert heard.event_type == "domain.verified" and heard.domain.domain_id == name
         assert heard.domain.status == "VERIFIED"
@@ -140,6 +143,7 @@ def test_verification_against_the_published_zone(world):
         [message] = wait_messages(http, inbox["inbox_id"], 1)
         assert message["subject"] == "custom domain"
         error(http.post("/v0/inboxes", json={"username": "x", "domain": f"sub.{name}"}), 422)
+        error(http.delete(f"/v0/domains/{name}"), 409)  # its inbox still receives there
 
         # Mail from the domain is signed with the domain's own published key, and bounces come back
         # to mail.<domain>, which its MX record points here.

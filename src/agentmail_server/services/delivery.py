@@ -165,7 +165,7 @@ async def _prepare(db: Database, config: DeliveryConfig, message_pk: str, recipi
         inbox = await session.get(Inbox, message.inbox_id)
         if blob is None or inbox is None:
             return None
-        who = await dkim_keys.sender_for(session, inbox.domain, config.default_domain)
+        who = await dkim_keys.sender_for(session, inbox.organization_id, inbox.domain, config.default_domain)
         return _Work(message_pk=message_pk, sender=bounce_address(token, who.bounce_domain), raw=blob.data,
                      pending=pending, signer=who)
 

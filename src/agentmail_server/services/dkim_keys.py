@@ -75,12 +75,12 @@ class Sender:
     bounce_domain: str
 
 
-async def sender_for(session: AsyncSession, domain: str, default_domain: str) -> Sender:
+async def sender_for(session: AsyncSession, organization_id: str, domain: str, default_domain: str) -> Sender:
     """A verified custom domain (issue 7) signs its own mail (d=<domain>, aligned for DMARC) and takes
     bounces at mail.<domain>, the Return-Path host its DNS records point here. Everything else,
     including custom domains not yet verified (their key is not published, so a signature would
     fail), is signed with the default domain's key and bounces to the default domain."""
-    custom = await domains.signing_domain(session, domain.lower())
+    custom = await domains.signing_domain(session, organization_id, domain.lower())
     own = await _find(session, custom.id) if custom is not None else None
     if custom is not None and own is not None:
         return Sender(own.domain, own.selector, own.private_key, f"mail.{custom.id}")

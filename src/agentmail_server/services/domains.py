@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.engine import Database
 from ..db.pagination import Page, check_limit, paginate
-from ..db.tables import DkimKey, Domain
+from ..db.tables import DkimKey, Domain, Inbox
 from ..db.types import utcnow
 from ..events.outbox import emit_event
 from ..mail import dkim
@@ -22,7 +22,7 @@ from ..mail.dns import lookup
 from ..mail.domain_records import DomainSetup, LookupFailed, check_record, zone_file
 from ..schemas.domains import DomainWire
 from . import dkim_keys
-from .errors import Forbidden, Invalid, NotFound, Unprocessable
+from .errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
 from .pods import check_client_id
 from .principal import Principal, Scope
 from .scoping import resolve_scope
@@ -221,6 +221,12 @@ async def delete_domain(db: Database, principal: Principal, *, pod_id: str | Non
     principal.require("domain_delete")
     async with db.write() as session:
         row = await _find(session, await _scope(session, principal, pod_id), domain_id, writable=True)
+        in_use = await session.scalar(select(func.count()).where(
+            Inbox.organization_id == row.organization_id,
+            or_(Inbox.domain == row.id, Inbox.domain.endswith("." + row.id))))
+        if in_use:
+            # Its inboxes would go on receiving and signing with nothing to answer for the domain.
+            raise Conflict(f"Domain {row.id} still has {in_use} inbox(es); delete them first", code="cannot_delete")
         await session.delete(row)
         # A domain added again later (perhaps by someone else) gets a fresh key.
         await session.execute(delete(DkimKey).where(DkimKey.domain == row.id))
@@ -262,7 +268,8 @@ async def recheck(db: Database, env: DomainEnv, name: str) -> Domain:
         log.info("verifying %s: no DNS answer for %s", name, failed)
         status, reason, statuses = "FAILED", "dns_lookup_failed", dict(row.record_status)
     async with db.write() as session:
-        current = await session.get(Domain, name)
+        # Locked: concurrent checks (every worker's periodic one, a manual verify) announce it once.
+        current = await session.get(Domain, name, with_for_update=True)
         if current is None:
             raise NotFound("Domain not found")
         newly_verified = status == "VERIFIED" and current.status != "VERIFIED"
@@ -289,9 +296,14 @@ async def recheck_pending(db: Database, env: DomainEnv) -> None:
             continue
 
 
+def _candidates(host: str) -> list[str]:
+    """`host` and its parents down to the registrable level: a.b.example.com → …, b.example.com, example.com."""
+    return [host] + [host.split(".", i)[-1] for i in range(1, host.count("."))]
+
+
 async def inbox_domain(session: AsyncSession, *, organization_id: str, pod_id: str, host: str) -> None:
     """Whether an inbox in `pod_id` may live at `host` (REFERENCE §2.5); raises the documented errors."""
-    candidates = [host] + [host.split(".", i)[-1] for i in range(1, host.count("."))]
+    candidates = _candidates(host)
     rows = {r.id: r for r in (await session.scalars(select(Domain).where(
         Domain.id.in_(candidates), Domain.organization_id == organization_id,
         or_(Domain.pod_id.is_(None), Domain.pod_id == pod_id))))}
@@ -309,11 +321,19 @@ async def inbox_domain(session: AsyncSession, *, organization_id: str, pod_id: s
                         name="DomainNotVerifiedError")
 
 
-async def signing_domain(session: AsyncSession, host: str) -> Domain | None:
-    """The verified custom domain whose key signs mail from `host` (itself or a parent with subdomains)."""
-    candidates = [host] + [host.split(".", i)[-1] for i in range(1, host.count("."))]
-    rows = (await session.scalars(select(Domain).where(Domain.id.in_(candidates), Domain.status == "VERIFIED"))).all()
-    by_name = {r.id: r for r in rows}
+async def domain_for_host(session: AsyncSession, organization_id: str, host: str, *,
+                          verified: bool = False) -> Domain | None:
+    """The organization's domain that `host` belongs to: itself, or a parent with subdomains enabled."""
+    candidates = _candidates(host)
+    stmt = select(Domain).where(Domain.id.in_(candidates), Domain.organization_id == organization_id)
+    if verified:
+        stmt = stmt.where(Domain.status == "VERIFIED")
+    by_name = {r.id: r for r in (await session.scalars(stmt)).all()}
     if host in by_name:
         return by_name[host]
     return next((by_name[c] for c in candidates[1:] if c in by_name and by_name[c].subdomains_enabled), None)
+
+
+async def signing_domain(session: AsyncSession, organization_id: str, host: str) -> Domain | None:
+    """The verified domain whose key signs the organization's mail from `host`."""
+    return await domain_for_host(session, organization_id, host, verified=True)

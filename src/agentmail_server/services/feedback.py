@@ -29,11 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db import queue
 from ..db.engine import Database
-from ..db.tables import Blob, Domain, InboundMail, Inbox, Message, OutboundRecipient
+from ..db.tables import Blob, InboundMail, Inbox, Message, OutboundRecipient
 from ..db.text import storable
 from ..db.types import utcnow
 from ..mail.bounces import Report, ReportRecipient, bounce_token, classify, parse_report
 from ..mail.smtp_in import PROCESS_INBOUND
+from . import domains
 from .delivery import Outcomes, apply, recipients_of, suppress
 from .ids import new_uuid
 
@@ -107,7 +108,7 @@ async def _wants_notices(session: AsyncSession, inbox_id: str) -> bool:
     inbox = await session.get(Inbox, inbox_id)
     if inbox is None:
         return False
-    domain = await session.get(Domain, inbox.domain)
+    domain = await domains.domain_for_host(session, inbox.organization_id, inbox.domain)
     return True if domain is None else domain.feedback_enabled  # the server's own domain: on, as by default
 
 
