@@ -71,10 +71,28 @@ class Cluster:
         run = lambda cmd: subprocess.run(cls._as_postgres(cmd), check=True, capture_output=True)  # noqa: E731
         run([initdb, "-D", f"{directory}/data", "-U", "postgres", "-A", "trust", "-E", "UTF8",
              "--locale=C.UTF-8", "--no-sync"])
-        run([pg_ctl, "-D", f"{directory}/data", "-l", f"{directory}/server.log", "-w", "-s", "-o",
-             f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off "
-             "-c synchronous_commit=off -c full_page_writes=off", "start"])
-        return cls(directory=directory, port=port)
+        cluster = cls(directory=directory, port=port)
+        cluster.resume()
+        return cluster
+
+    def _options(self) -> str:
+        return (f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off")
+
+    def resume(self) -> None:
+        """Start the server process (again) on the same data directory and port."""
+        pg_ctl = _pg_tool("pg_ctl")
+        assert pg_ctl is not None
+        subprocess.run(self._as_postgres([pg_ctl, "-D", f"{self.directory}/data", "-l", f"{self.directory}/server.log",
+                                          "-w", "-s", "-o", self._options(), "start"]), check=True,
+                       capture_output=True)
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server process but keep the data: `resume()` brings it back ("immediate" is a crash)."""
+        pg_ctl = _pg_tool("pg_ctl")
+        assert pg_ctl is not None
+        subprocess.run(self._as_postgres([pg_ctl, "-D", f"{self.directory}/data", "-m", mode, "-w", "-s", "stop"]),
+                       check=True, capture_output=True)
 
     def stop(self) -> None:
         pg_ctl = _pg_tool("pg_ctl")

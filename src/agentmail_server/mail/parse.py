@@ -403,9 +403,27 @@ def _addresses(values: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
+# Two or more encoded words with only whitespace between them.
+_ENCODED_RUN = re.compile(r"=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=(?:[ \t]+=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=)+")
+
+
+def _join_encoded_words(value: str) -> str:
+    """Each run of adjacent encoded words as one word, for the stdlib's address parser.
+
+    In a display name it keeps the whitespace between adjacent words (RFC 2047 §6.2 drops it: "日本語 テスト" for
+    "日本語テスト") and decodes each word alone, garbling a character that a mailer split across two words. The
+    unstructured decoder does both right, so a run is decoded with it and handed over re-encoded as one word.
+    """
+    def joined(run: re.Match[str]) -> str:
+        text = _decode_words(run.group(0))
+        return f"=?utf-8?b?{base64.b64encode(text.encode('utf-8', 'replace')).decode('ascii')}?="
+
+    return _ENCODED_RUN.sub(joined, value) if "=?" in value else value
+
+
 def _modern_addresses(value: str) -> list[tuple[str, str]] | None:
     try:
-        header = _default_policy.header_factory("to", value)
+        header = _default_policy.header_factory("to", _join_encoded_words(value))
         return [(a.display_name or "", a.addr_spec or "") for a in header.addresses]
     except Exception:  # e.g. IndexError on "bob@" in 3.11; the legacy parser copes
         return None

@@ -12,9 +12,10 @@ _PREFIXES = (
     "réf", "rv", "enc", "odp", "pd", "ynt", "ilt", "vl", "atb", "bls", "hv", "răspuns", "απ", "σχετ",
     "отв", "пер", "回复", "回覆", "答复", "转发", "轉寄", "返信", "転送", "답장", "전달",
 )
+# A whole run of markers at once: auto-replies stack hundreds ("Re: Re: Re: ..."), more than the passes below.
 _PREFIX = re.compile(
-    r"^\s*(?:(?:" + "|".join(re.escape(p) for p in sorted(_PREFIXES, key=len, reverse=True)) + r")"
-    r"\s*(?:\[\d+\]|\^\d+|\(\d+\))?\s*[:\uff1a]\s*)",  # ASCII or full-width colon
+    r"^(?:\s*(?:" + "|".join(re.escape(p) for p in sorted(_PREFIXES, key=len, reverse=True)) + r")"
+    r"\s*(?:\[\d+\]|\^\d+|\(\d+\))?\s*[:\uff1a]\s*)+",  # ASCII or full-width colon
     re.IGNORECASE,
 )
 _LIST_TAG = re.compile(r"^\s*\[[^\]]{1,64}\]\s*")
