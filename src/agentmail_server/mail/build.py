@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -60,6 +61,19 @@ def new_message_id(domain: str) -> str:
     return f"<{uuid.uuid4().hex}@{domain}>"
 
 
+def _unstructured(msg: EmailMessage, name: str, value: str) -> None:
+    """Set a free-text header. Non-ASCII text is encoded here rather than by the policy, whose folder
+    (CPython 3.11) can put the space between two words outside the encoded words, where RFC 2047
+    §6.2 makes readers drop it ("в главном" arrives as "вглавном")."""
+    if value.isascii():
+        msg[name] = value
+        return
+    # Header keeps every space inside the encoded words; lines stay short enough that the policy
+    # emits them as they are.
+    encoded = Header(value, "utf-8", maxlinelen=76, header_name=name).encode(linesep="\n")
+    msg.set_raw(name, encoded)
+
+
 def compose(c: Composition) -> bytes:
     """CRLF-terminated bytes. Bcc recipients are envelope-only and never appear in the headers."""
     msg = EmailMessage(policy=SMTP)
@@ -71,7 +85,7 @@ def compose(c: Composition) -> bytes:
     if c.reply_to:
         msg["Reply-To"] = [m.header() for m in c.reply_to]
     if c.subject:
-        msg["Subject"] = c.subject
+        _unstructured(msg, "Subject", c.subject)
     msg["Date"] = format_datetime(c.date)
     msg["Message-ID"] = c.message_id
     if c.in_reply_to:
@@ -79,7 +93,7 @@ def compose(c: Composition) -> bytes:
     if c.references:
         msg["References"] = " ".join(c.references)
     for name, value in c.headers.items():
-        msg[name] = value
+        _unstructured(msg, name, value)
     text = c.text if c.text is not None or c.html is not None else ""
     if text is not None:
         msg.set_content(text)
