@@ -10,7 +10,9 @@ Frames out: `subscribed` / `unsubscribed` / `error`, and the stored event payloa
 
 Beyond the hosted service: `?since=<event_id>` replays, after the first successful subscribe, the
 events after that one which the subscriptions match, in order, then continues live with no gap and
-no duplicate at the hand-over.
+no duplicate at the hand-over. On PostgreSQL, events committed out of id order just below that one
+are sent first (the client may not have seen them); some may repeat, so clients deduplicate on
+event_id.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ router = APIRouter(route_class=WireRoute, tags=["websocket"])
 log = logging.getLogger("agentmail_server.api.websocket")
 
 FORBIDDEN_FRAME = dumps({"message": "Forbidden"})
+CLOSE_GRACE_SECONDS = 5.0  # for the close frame, when the server ends a connection
 DENIED_LOG = "ASGI callable returned without completing handshake."
 
 
@@ -81,7 +84,8 @@ async def event_channel(ws: WebSocket) -> None:
         since = (ws.query_params.get("since") or "").strip()
         since_row = None
         if since:
-            since_row = await hub.find_row_id(principal, since)
+            # A NUL cannot be in an event id (and PostgreSQL refuses it in a query): simply not found.
+            since_row = await hub.find_row_id(principal, since) if "\x00" not in since else None
             if since_row is None:
                 raise NotFound(f"Event {since} not found (unknown, outside this key's scope, or purged)",
                                fix="Reconnect without since and resynchronise through the REST API")
@@ -108,6 +112,7 @@ class _Session:
 
     async def run(self) -> None:
         sender = asyncio.create_task(self._send_loop())
+        closing = False
         try:
             while True:
                 message = await self.ws.receive()
@@ -121,10 +126,17 @@ class _Session:
                     except UnicodeDecodeError:
                         text = ""
                 await self._handle(text)
+                if self.conn.closed:
+                    # Closed by the server (too many unread replies, a revoked key…): stop reading; the
+                    # sender has the close frame to send.
+                    closing = True
+                    break
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
             self.conn.close()
+            if closing:
+                await asyncio.wait({sender}, timeout=CLOSE_GRACE_SECONDS)
             for task in (self.replay, sender):
                 if task is not None and not task.done():
                     task.cancel()
@@ -172,6 +184,11 @@ class _Session:
                 self.conn.send(FORBIDDEN_FRAME)
         except ServiceError as exc:
             self._error(exc)
+        except Exception:
+            # One frame failing (a database error…) answers an error frame; the connection stays up.
+            log.exception("websocket frame %r failed", kind)
+            self.conn.send(dumps({"type": "error", **error_body(
+                "InternalServerError", "internal_error", "Internal server error")}))
 
     def _error(self, exc: ServiceError) -> None:
         if isinstance(exc, Invalid):
@@ -206,7 +223,7 @@ class _Session:
         if self.since_row is not None and not self.subscribed_once:
             # Held from this instant (no await since the subscriptions changed): nothing slips between.
             self.replay = asyncio.create_task(self._replay(self.since_row))
-            conn.hold_live()
+            self.hub.hold(conn)
         self.subscribed_once = True
 
     def _check_limit(self, pod_ids: list[str], inbox_ids: list[str]) -> None:
@@ -254,6 +271,9 @@ def _strings(frame: dict[str, Any], key: str) -> list[str] | None:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise Invalid(f"{key} must be an array of strings", path=[key])
+    for i, item in enumerate(value):
+        if "\x00" in item:
+            raise Invalid(f"{key} must not contain NUL characters", path=[key, i])
     return value
 
 

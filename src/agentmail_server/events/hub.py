@@ -14,6 +14,10 @@ What has been handled is tracked by row id, which also deduplicates the two wake
 
 Each event is serialised once (`frames.wire_body`) and queued to every connection whose key may
 see it (scope wall and permissions, re-checked at delivery) and whose subscriptions want it.
+
+Rows that turn up in a gap (committed out of id order) are remembered (`_late`, the newest
+MAX_LATE), so that a `since` replay can resend those below its starting point: a client that saw row
+10 while row 9 was uncommitted has not seen 9, wherever it reconnects (see `replay`).
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ SCAN_BATCH = 1000
 PAYLOAD_BATCH = 200
 REPLAY_BATCH = 200
 MAX_GAPS = 256
+MAX_LATE = 4096  # late rows remembered for `since` replays
+# Replies to client frames (subscribed, error, …) a client may leave unread on top of the event queue's
+# cap before it is disconnected: events never fill the queue past that cap, so only replies can.
+MAX_UNREAD_REPLIES = 100
 
 # WebSocket close codes used by the server.
 CLOSE_GOING_AWAY = 1001
@@ -140,6 +148,8 @@ class Connection:
         self._drained = asyncio.Event()
         # While a `since` replay runs, live events wait here (row id, frame).
         self._held: list[tuple[int, str]] | None = None
+        # No held event has a lower row id (set by `Hub.hold`; 0 when unknown).
+        self.held_floor = 0
 
     @property
     def organization_id(self) -> str:
@@ -159,9 +169,17 @@ class Connection:
     # --- frames out ---
 
     def send(self, frame: str) -> None:
-        """Queue a control frame (subscribed, error, …); never dropped for being slow."""
-        if not self.closed:
-            self.queue.put_nowait(frame)
+        """Queue a control frame (subscribed, error, …); never dropped for being slow.
+
+        A client that keeps sending frames without reading the replies is disconnected (1008) rather
+        than have its replies buffered without bound.
+        """
+        if self.closed:
+            return
+        if self.queue.qsize() >= self.max_queued + MAX_UNREAD_REPLIES:
+            self.close(CLOSE_POLICY, "Too many unread replies")
+            return
+        self.queue.put_nowait(frame)
 
     def offer(self, row_id: int, frame: str) -> None:
         """Queue a live event; a connection too far behind is closed rather than buffered without bound."""
@@ -192,9 +210,13 @@ class Connection:
         """The sender took a frame off the queue."""
         self._drained.set()
 
-    def hold_live(self) -> None:
+    def hold_live(self) -> bool:
+        """Hold live events from now on (until `release_live`); False when already holding (or closed)."""
         if self._held is None and not self.closed:
             self._held = []
+            self.held_floor = 0
+            return True
+        return False
 
     def release_live(self, skip: set[int]) -> None:
         """End a replay: queue the live events that arrived meanwhile, minus those already replayed."""
@@ -223,6 +245,12 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._max_seen = 0
         self._gaps: list[list[Any]] = []  # [lo, hi, noticed (monotonic)] sorted by lo
+        # The lowest row id a dispatch under way or to come may offer: set from the position and the
+        # gaps when each pass begins and again when it has ended (it never decreases). See `hold`.
+        self._floor = 1
+        # Rows found in a gap, oldest first: row id -> the position once the pass that found it had read
+        # everything then committed. Any row committed before it lies at or below that position.
+        self._late: dict[int, int] = {}
 
     # --- lifecycle ---
 
@@ -236,6 +264,8 @@ class Hub:
         async with self.db.read() as session:
             self._max_seen = int(await session.scalar(select(func.max(Event.id))) or 0)
         self._gaps = []
+        self._floor = self._max_seen + 1
+        self._late = {}
 
     async def stop(self) -> None:
         await cancel(self._task)
@@ -304,14 +334,21 @@ class Hub:
         (frames are queued only after every read succeeded, so a retry cannot duplicate them).
         """
         saved = self._max_seen, [gap[:] for gap in self._gaps]
+        # Whatever this pass offers lies in a gap or above the position as they are now.
+        self._floor = self._next_floor()
         try:
             await self._sync()
         except BaseException:
             self._max_seen, self._gaps = saved
             raise
+        self._floor = self._next_floor()  # what the next pass starts from: nothing is under way now
+
+    def _next_floor(self) -> int:
+        return min([self._max_seen + 1, *(lo for lo, _, _ in self._gaps)])
 
     async def _sync(self) -> None:
         refs: list[EventRef] = []
+        late: Sequence[Any] = []
         async with self.db.read() as session:
             if self._gaps:
                 ranges = [Event.id.between(lo, hi) for lo, hi, _ in self._gaps]
@@ -327,6 +364,8 @@ class Hub:
                 refs.extend(_ref(row) for row in rows)
                 if len(rows) < SCAN_BATCH:
                     break
+            for row in late:
+                self._remember_late(row.id)
         self._expire_gaps()
         if refs and self._by_org:
             await self._dispatch(sorted(refs))
@@ -346,6 +385,11 @@ class Hub:
                 parts = [[a, b, noticed] for a, b in ((lo, row_id - 1), (row_id + 1, hi)) if a <= b]
                 self._gaps[i : i + 1] = parts
                 return
+
+    def _remember_late(self, row_id: int) -> None:
+        self._late[row_id] = self._max_seen
+        while len(self._late) > MAX_LATE:
+            del self._late[next(iter(self._late))]
 
     def _expire_gaps(self) -> None:
         cutoff = time.monotonic() - self.settings.ws_gap_seconds
@@ -375,14 +419,47 @@ class Hub:
 
     # --- since replay ---
 
+    def hold(self, conn: Connection) -> None:
+        """Hold the connection's live events (for a replay), noting the lowest row id they can have."""
+        if conn.hold_live():
+            conn.held_floor = self._floor
+
     async def replay(self, conn: Connection, after_row_id: int) -> None:
         """Send the events after `after_row_id` that the connection wants, in order, then go live.
 
         Live events arriving meanwhile are held and released afterwards, minus those the replay read,
-        so the client sees neither a gap nor a duplicate at the hand-over.
+        so the client sees neither a gap nor a duplicate at the hand-over. Only ids from the held
+        events' floor up are remembered for that: older rows cannot be among them.
+
+        First come the late rows (committed out of id order, PostgreSQL) below `after_row_id` that this
+        hub remembers: the client may have seen `after_row_id` while one of them was uncommitted. It
+        may also have seen some of them, so delivery is at least once there (clients deduplicate on
+        event_id); rows still uncommitted now arrive live when they commit, like any late row.
         """
-        conn.hold_live()
+        self.hold(conn)
+        floor = conn.held_floor
         read: set[int] = set()
+
+        async def send(rows: Sequence[Any]) -> None:
+            for row in rows:
+                if row.id >= floor:
+                    read.add(row.id)
+                if conn.wants(_ref(row)):
+                    await conn.put_replayed(wire_body(row.payload))
+
+        # A late row committed after the client saw `after_row_id` (itself committed by then) was found by
+        # a pass that also read `after_row_id` or had already: its recorded position is at least that.
+        late = sorted(row_id for row_id, position in self._late.items() if row_id < after_row_id <= position)
+        for start in range(0, len(late), REPLAY_BATCH):
+            if conn.closed:
+                break
+            async with self.db.read() as session:
+                rows = (await session.execute(
+                    select(*_META, Event.payload)
+                    .where(conn.principal.scope.where(Event), Event.id.in_(late[start : start + REPLAY_BATCH]))
+                    .order_by(Event.id)
+                )).all()
+            await send(rows)
         last = after_row_id
         while not conn.closed:
             async with self.db.read() as session:
@@ -391,11 +468,9 @@ class Hub:
                     .where(conn.principal.scope.where(Event), Event.id > last)
                     .order_by(Event.id).limit(REPLAY_BATCH)
                 )).all()
-            for row in rows:
-                last = row.id
-                read.add(row.id)
-                if conn.wants(_ref(row)):
-                    await conn.put_replayed(wire_body(row.payload))
+            if rows:
+                last = rows[-1].id
+            await send(rows)
             if len(rows) < REPLAY_BATCH:
                 break
         # Let the client catch up before the held live events join the queue (they are not awaited).

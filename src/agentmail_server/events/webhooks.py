@@ -34,6 +34,7 @@ from .. import __version__
 from ..config import Settings
 from ..db.engine import Database
 from ..db.tables import Event, PollingWebhook, PollingWebhookEvent, Webhook, WebhookAttempt, WebhookDelivery
+from ..db.text import storable
 from ..db.types import utcnow
 from ..services.fetch import AddressRefused, resolve_checked
 from ..telemetry.metrics import WEBHOOK_ATTEMPTS
@@ -153,14 +154,18 @@ async def record(db: Database, claimed: Claimed, outcome: Outcome, settings: Set
         delivery = await session.get(WebhookDelivery, claimed.delivery_id, with_for_update=_NO_KEY_UPDATE)
         if webhook is None or delivery is None:
             return  # the webhook was deleted meanwhile
+        # The receiver's words, made storable: a NUL (refused by PostgreSQL) would fail this transaction,
+        # and the delivery would be attempted again and again.
+        error = storable(outcome.error, limit=MAX_ERROR_LENGTH)
         session.add(WebhookAttempt(
             delivery_id=delivery.id, attempted_at=outcome.started_at, status_code=outcome.status_code,
-            error=outcome.error, duration_ms=outcome.duration_ms, response_body=outcome.response_body,
+            error=error, duration_ms=outcome.duration_ms,
+            response_body=storable(outcome.response_body, limit=RESPONSE_SNIPPET_BYTES),
         ))
         if delivery.status != "pending" or delivery.attempts != claimed.attempt:
             return  # cancelled, or another process took over after our lease ran out
         delivery.last_status_code = outcome.status_code
-        delivery.last_error = outcome.error
+        delivery.last_error = error
         delivery.locked_until = None
         # Bookkeeping on the webhook leaves its updated_at alone; only a disable is a visible change.
         quiet = {"updated_at": Webhook.updated_at}
@@ -254,7 +259,9 @@ class Sender:
             error = f"Refused: {exc}"
         except TimeoutError:
             error = f"Timed out after {self.timeout:g} s"
-        except (httpx.HTTPError, OSError, ValueError) as exc:
+        except Exception as exc:
+            # An invalid URL, a broken peer…: a failed attempt like any other. Escaping here would record
+            # nothing, and the lease running out would bring the delivery back forever.
             error = _error(exc)
         return Outcome(status_code=status, error=error, response_body=snippet, started_at=started_at,
                        duration_ms=int((time.monotonic() - started) * 1000))

@@ -23,6 +23,37 @@ class AddressRefused(Exception):
     """A host that does not resolve, or resolves to an address the caller may not reach."""
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix: IPv4 in the low 32 bits
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215 local-use translation: never public
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # RFC 2765 SIIT
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (and routes or translates to), if any."""
+    low = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    found: list[ipaddress.IPv4Address] = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    if address in _NAT64 or address in _IPV4_TRANSLATED or int(address) >> 32 == 0:  # last: IPv4-compatible
+        found.append(low)
+    return found
+
+
+def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Globally reachable, and so is every IPv4 address it embeds (::ffff:127.0.0.1, 2002:7f00:1::, …)."""
+    if not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _NAT64_LOCAL:
+            return False
+        return all(inner.is_global for inner in _embedded_ipv4(address))
+    return True
+
+
 async def resolve_checked(hostname: str, port: int, *, allow_private: bool) -> list[str]:
     """The addresses `hostname` resolves to, all public unless `allow_private` (else AddressRefused)."""
     try:
@@ -32,7 +63,7 @@ async def resolve_checked(hostname: str, port: int, *, allow_private: bool) -> l
     addresses = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
-        if not allow_private and not address.is_global:
+        if not allow_private and not is_public_address(address):
             raise AddressRefused(f"{hostname} resolves to a non-public address")
         addresses.append(str(address))
     if not addresses:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +45,7 @@ from ..db.types import utcnow
 from ..events.catalogue import EVENT_TYPES, required_permissions
 from ..events.signing import new_secret
 from .errors import Forbidden, Invalid, NotFound, Unauthorized
+from .fetch import is_public_address
 from .lists import scope_key
 from .pods import check_client_id
 from .principal import Principal, Scope
@@ -87,15 +89,18 @@ def check_url(url: str, *, allow_http: bool, allow_private: bool) -> str:
     if not value or len(value) > MAX_URL_LENGTH or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value):
         raise Invalid(f"url must be an absolute URL of at most {MAX_URL_LENGTH} characters without spaces",
                       path=["url"])
-    parts = urlsplit(value)
+    # Both parsers must accept it: ours here, httpx's where each delivery is made (an unclosed IPv6
+    # bracket or a host that changes under NFKC normalisation makes either raise).
+    try:
+        parts = urlsplit(value)
+        host, _ = parts.hostname, parts.port
+        httpx.URL(value)
+    except (ValueError, httpx.InvalidURL):
+        raise Invalid("url is not a valid URL (check the host and the port)", path=["url"]) from None
     scheme = parts.scheme.lower()
     if scheme != "https" and not (scheme == "http" and allow_http):
         wanted = "http or https" if allow_http else "https"
         raise Invalid(f"url must use {wanted}", path=["url"])
-    try:
-        host, _ = parts.hostname, parts.port
-    except ValueError:
-        raise Invalid("url has an invalid port", path=["url"]) from None
     if not host:
         raise Invalid("url must name a host", path=["url"])
     if not allow_private:
@@ -105,7 +110,7 @@ def check_url(url: str, *, allow_http: bool, allow_private: bool) -> str:
             address = ipaddress.ip_address(host)
         except ValueError:
             address = None
-        if address is not None and not address.is_global:
+        if address is not None and not is_public_address(address):
             raise Invalid("url must not point at a private address", path=["url"])
     return value
 
@@ -131,6 +136,13 @@ def check_event_permissions(principal: Principal, types: Sequence[str]) -> None:
                 raise Forbidden(f"{flag} is forbidden", code="missing_permission")
 
 
+def _check_replay(principal: Principal, existing: Webhook | PollingWebhook) -> None:
+    """A repeat create answers the existing subscription, with its secret or a fresh token: only to a key
+    that could read it (`webhook_read`) and receive every event type it has (403 otherwise)."""
+    principal.require("webhook_read")
+    check_event_permissions(principal, existing.event_types)
+
+
 def _check_header_name(name: str, path: list[str | int], *, settable: bool = True) -> str:
     if not name or len(name) > MAX_HEADER_NAME or not _HEADER_NAME.match(name):
         raise Invalid("Header names must be HTTP tokens (letters, digits and !#$%&'*+-.^_`|~)", path=path)
@@ -140,13 +152,18 @@ def _check_header_name(name: str, path: list[str | int], *, settable: bool = Tru
 
 
 def check_headers(headers: dict[str, str]) -> dict[str, str]:
+    # The count first: no per-header work for a request that cannot be accepted anyway.
+    if len(headers) > MAX_HEADERS:
+        raise Invalid(f"A webhook has at most {MAX_HEADERS} custom headers", path=["headers"])
     checked: dict[str, str] = {}
+    seen: set[str] = set()
     for name, value in headers.items():
         _check_header_name(name, ["headers", name])
         if len(value) > MAX_HEADER_VALUE or not _HEADER_VALUE.match(value):
             raise Invalid("Header values must be printable ASCII without line breaks", path=["headers", name])
-        if any(existing.lower() == name.lower() for existing in checked):
+        if name.lower() in seen:
             raise Invalid(f"Header {name} is given twice", path=["headers", name])
+        seen.add(name.lower())
         checked[name] = value
     return checked
 
@@ -161,12 +178,16 @@ def _merge_headers(current: dict[str, str], set_: dict[str, str], remove: Sequen
 
 
 def _dedupe(values: Sequence[str] | None, *, lower: bool = False) -> list[str]:
-    out: list[str] = []
-    for value in values or []:
-        item = value.strip().lower() if lower else value
-        if item not in out:
-            out.append(item)
-    return out
+    """In first-seen order, in linear time (callers check sizes only after de-duplicating)."""
+    return list(dict.fromkeys(value.strip().lower() if lower else value for value in values or []))
+
+
+def _filter_ids(pod_ids: Sequence[str] | None, inbox_ids: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """De-duplicated filter ids, ≤10 in all (403 `limit_exceeded`, REFERENCE §2.12); no lookups."""
+    pods, inboxes = _dedupe(pod_ids), _dedupe(inbox_ids, lower=True)
+    if len(pods) + len(inboxes) > MAX_CHANNELS:
+        raise _limit_exceeded(f"A subscription can watch at most {MAX_CHANNELS} pods and inboxes combined")
+    return pods, inboxes
 
 
 async def _target(session: AsyncSession, principal: Principal, pod_id: str | None, inbox_id: str | None) -> Scope:
@@ -181,9 +202,7 @@ async def _channels(
     inbox_ids: Sequence[str] | None,
 ) -> tuple[list[str], list[str]]:
     """Filter ids as stored: existing pods/inboxes inside the owner's scope (404 otherwise), ≤10 in all."""
-    pods, inboxes = _dedupe(pod_ids), _dedupe(inbox_ids, lower=True)
-    if len(pods) + len(inboxes) > MAX_CHANNELS:
-        raise _limit_exceeded(f"A subscription can watch at most {MAX_CHANNELS} pods and inboxes combined")
+    pods, inboxes = _filter_ids(pod_ids, inbox_ids)
     for pod in pods:
         if owner.pod_id is not None and pod != owner.pod_id:
             raise NotFound("Pod not found")
@@ -237,6 +256,7 @@ async def create_webhook(
     if headers is not None and not headers:
         raise Invalid("headers must have at least one entry when given", path=["headers"])
     custom = _merge_headers({}, check_headers(headers or {}), [])
+    pods, inboxes = _filter_ids(pod_ids, inbox_ids)  # sizes before the (single-writer on SQLite) transaction
     try:
         async with db.write() as session:
             scope = await _target(session, principal, pod_id, inbox_id)
@@ -245,8 +265,9 @@ async def create_webhook(
             if client_id is not None:
                 existing = await _webhook_by_client_id(session, scope.organization_id, key, client_id)
                 if existing is not None:
+                    _check_replay(principal, existing)
                     return existing
-            pods, inboxes = await _channels(session, principal, scope, pod_ids, inbox_ids)
+            pods, inboxes = await _channels(session, principal, scope, pods, inboxes)
             count = await session.scalar(
                 select(func.count()).select_from(Webhook).where(Webhook.organization_id == scope.organization_id)
             )
@@ -271,6 +292,7 @@ async def create_webhook(
             existing = await _webhook_by_client_id(session, scope.organization_id, scope_key(scope), client_id)
         if existing is None:
             raise
+        _check_replay(principal, existing)
         return existing
 
 
@@ -343,8 +365,9 @@ async def _apply_filters(session: AsyncSession, principal: Principal, row: Webho
     if not (row.pod_ids or row.inbox_ids):
         # A webhook watching its whole scope already receives what an added id would add.
         return
-    pods = [p for p in row.pod_ids if p not in remove_pods] + [p for p in add_pods if p not in row.pod_ids]
-    inboxes = [i for i in row.inbox_ids if i not in remove_inboxes] + [
+    gone_pods, gone_inboxes = set(remove_pods), set(remove_inboxes)
+    pods = [p for p in row.pod_ids if p not in gone_pods] + [p for p in add_pods if p not in row.pod_ids]
+    inboxes = [i for i in row.inbox_ids if i not in gone_inboxes] + [
         i for i in add_inboxes if i not in row.inbox_ids
     ]
     if not (pods or inboxes):
@@ -527,6 +550,7 @@ async def create_polling(
         raise Invalid("client_id is required", path=["client_id"])
     check_client_id(client_id)
     types = check_event_types(principal, event_types)
+    pods, inboxes = _filter_ids(pod_ids, inbox_ids)
     token = POLLING_TOKEN_PREFIX + secrets.token_hex(32)
     async with db.write() as session:
         scope = await _target(session, principal, pod_id, inbox_id)
@@ -537,10 +561,12 @@ async def create_polling(
             PollingWebhook.client_id == client_id,
         ))
         if existing is not None:
+            # The fresh token replaces (revokes) the holder's: only for a key that may read the subscription.
+            _check_replay(principal, existing)
             existing.token_hash = _hash_token(token)
             await session.flush()
             return existing, token
-        pods, inboxes = await _channels(session, principal, scope, pod_ids, inbox_ids)
+        pods, inboxes = await _channels(session, principal, scope, pods, inboxes)
         count = await session.scalar(select(func.count()).select_from(PollingWebhook).where(
             PollingWebhook.organization_id == scope.organization_id, PollingWebhook.scope_key == key
         ))
@@ -609,7 +635,10 @@ async def read_events(db: Database, token: str, *, iterator: str | None, limit: 
     size = check_limit(limit, maximum=MAX_POLL_LIMIT) if limit is not None else DEFAULT_POLL_LIMIT
     async with db.write() as session:
         sub = await session.scalar(
-            select(PollingWebhook).where(PollingWebhook.token_hash == _hash_token(token)).with_for_update()
+            # FOR NO KEY UPDATE: two reads of one subscription still take turns, but the foreign-key checks
+            # of transactions queueing new events for it (FOR KEY SHARE) are not blocked by a read.
+            select(PollingWebhook).where(PollingWebhook.token_hash == _hash_token(token))
+            .with_for_update(key_share=True)
         )
         if sub is None:
             raise Unauthorized("Unknown or revoked polling webhook token", code="unauthorized")
