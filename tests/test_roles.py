@@ -34,7 +34,7 @@ from sqlalchemy import select
 from agentmail_server.db.engine import Database
 from agentmail_server.db.tables import Job
 
-from .conftest import BACKENDS, database_url, make_http, make_sdk
+from .conftest import database_url, make_http, make_sdk
 from .dns_server import ZoneServer
 from .fake_mx import FakeMX
 from .mail_helpers import build, send_raw, wait_for
@@ -53,11 +53,10 @@ class Cluster:
     mx: FakeMX
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture
 def cluster(request: pytest.FixtureRequest, tmp_path: Path, dns: ZoneServer) -> Iterator[Cluster]:
-    if request.param == "sqlite":
-        pytest.skip("separate role processes share one database only on PostgreSQL (SQLite allows one "
-                    "writing process; run every role in one process there)")
+    # PostgreSQL only: separate role processes share one database there (SQLite has one writing
+    # process; run every role in one process on it).
     url = database_url("postgres", tmp_path, request)
     mx = FakeMX().start()
     dns.set_zone("""

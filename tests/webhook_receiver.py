@@ -40,6 +40,8 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    return  # the sender died mid-request (chaos tests kill it): nothing was delivered
                 status = receiver._record(Received(
                     path=self.path, headers={k.lower(): v for k, v in self.headers.items()}, body=body,
                     at=time.monotonic(),
