@@ -132,7 +132,8 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             dispatcher = Dispatcher(db, settings)
             await dispatcher.start()
         if settings.has_role("smtp"):
-            handler = InboundHandler(db, on_commit=runner.wake if runner else (lambda: None),
+            wake_inbound = (lambda: runner.wake(PROCESS_INBOUND, PROCESS_FEEDBACK)) if runner else (lambda: None)
+            handler = InboundHandler(db, on_commit=wake_inbound,
                                      max_inflight=settings.smtp_max_inflight)
             listener = await start_listener(
                 handler, host=settings.smtp_host, port=settings.smtp_port,

@@ -55,20 +55,26 @@ class JobRunner:
         self.lease = lease
         self.poll_interval = poll_interval
         self.max_attempts = max_attempts
-        self._wake = asyncio.Event()
+        # One wake-up per lane, so that work of one kind does not send every worker to the database
+        # (on SQLite each claim queues for the single writer).
+        self._wakes: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
-    def wake(self) -> None:
-        """A hint that work was committed; workers also poll, so a lost wake-up only adds latency."""
-        self._wake.set()
+    def wake(self, *kinds: str) -> None:
+        """A hint that work (of `kinds`, or of any kind) was committed; workers also poll, so a lost
+        wake-up only adds latency."""
+        for lane_kinds, event in self._wakes.items():
+            if not kinds or set(kinds) & set(lane_kinds.split(",")):
+                event.set()
 
     def start(self) -> None:
         lanes: dict[str, tuple[int, list[str]]] = {"": (self.concurrency, [])}
         for kind, handler in self.handlers.items():
             name, workers = getattr(handler, "lane", ("", self.concurrency))
             lanes.setdefault(name, (workers, []))[1].append(kind)
+        self._wakes = {",".join(kinds): asyncio.Event() for _, kinds in lanes.values() if kinds}
         self._tasks = [
-            asyncio.create_task(self._worker(kinds), name=f"jobs-{name or 'main'}-{i}")
+            asyncio.create_task(self._worker(kinds, self._wakes[",".join(kinds)]), name=f"jobs-{name or 'main'}-{i}")
             for name, (workers, kinds) in lanes.items() if kinds for i in range(workers)
         ]
 
@@ -76,7 +82,7 @@ class JobRunner:
         await cancel(*self._tasks)
         self._tasks = []
 
-    async def _worker(self, kinds: list[str]) -> None:
+    async def _worker(self, kinds: list[str], wake: asyncio.Event) -> None:
         while True:
             try:
                 job = await queue.claim(self.db, kinds, lease=self.lease)
@@ -84,9 +90,9 @@ class JobRunner:
                 log.exception("claiming a job failed")
                 job = None
             if job is None:
-                self._wake.clear()
+                wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    await asyncio.wait_for(wake.wait(), self.poll_interval)
                 continue
             await self._run(job)
 
