@@ -7,10 +7,12 @@ import hashlib
 import logging
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db import queue
 from ..db.engine import Database
@@ -45,6 +47,7 @@ class InboundHandler:
         self.on_commit = on_commit
         self.max_inflight = max_inflight
         self.inflight = 0
+        self._commits = GroupCommit(db)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -110,40 +113,117 @@ class InboundHandler:
 
     async def _store(self, session: Session, envelope: Envelope, raw: bytes, hosted: list[str],
                      reports: list[str]) -> str:
-        mail_from = envelope.mail_from or ""
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
-        inbound_id = new_uuid()
+        accepted = _Accepted(
+            inbound_id=new_uuid(), raw=raw, mail_from=envelope.mail_from or "", hosted=hosted, reports=reports,
+            peer=peer[:128], helo=(session.host_name or "")[:255] or None, tls=session.ssl is not None,
+        )
         try:
-            async with self.db.write() as db_session:
-                blob = Blob(id=new_uuid(), sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), data=raw)
-                db_session.add(blob)
-                await db_session.flush()
-                # One envelope row per kind of work: mail for inboxes, and reports for bounce addresses
-                # (source "feedback"); both keep the blob alive until they are processed.
-                work = (("smtp", hosted, PROCESS_INBOUND), ("feedback", reports, PROCESS_FEEDBACK))
-                for source, rcpt_to, kind in work:
-                    if not rcpt_to:
-                        continue
-                    row_id = inbound_id if source == "smtp" or not hosted else new_uuid()
-                    db_session.add(
-                        InboundMail(
-                            id=row_id,
-                            blob_id=blob.id,
-                            mail_from=mail_from,
-                            rcpt_to=rcpt_to,
-                            peer=peer[:128],
-                            helo=(session.host_name or "")[:255] or None,
-                            tls=session.ssl is not None,
-                            source=source,
-                        )
-                    )
-                    queue.enqueue(db_session, kind, {"inbound_id": row_id})
+            await self._commits.commit(accepted)
         except Exception:
             # RFC 5321 §6.1: never 250-and-drop. The sender keeps the message and retries.
             log.exception("storing inbound mail failed")
             return "451 4.3.0 Temporary failure storing message, try again later"
         self.on_commit()
-        return f"250 2.0.0 OK queued as {inbound_id}"
+        return f"250 2.0.0 OK queued as {accepted.inbound_id}"
+
+
+@dataclass
+class _Accepted:
+    """One DATA transaction waiting to be committed."""
+
+    inbound_id: str
+    raw: bytes
+    mail_from: str
+    hosted: list[str]
+    reports: list[str]
+    peer: str
+    helo: str | None
+    tls: bool
+
+    def add_to(self, db_session: AsyncSession) -> None:
+        blob = Blob(id=new_uuid(), sha256=hashlib.sha256(self.raw).hexdigest(), size=len(self.raw), data=self.raw)
+        db_session.add(blob)
+        # One envelope row per kind of work: mail for inboxes, and reports for bounce addresses
+        # (source "feedback"); both keep the blob alive until they are processed.
+        work = (("smtp", self.hosted, PROCESS_INBOUND), ("feedback", self.reports, PROCESS_FEEDBACK))
+        for source, rcpt_to, kind in work:
+            if not rcpt_to:
+                continue
+            row_id = self.inbound_id if source == "smtp" or not self.hosted else new_uuid()
+            db_session.add(InboundMail(id=row_id, blob_id=blob.id, mail_from=self.mail_from, rcpt_to=rcpt_to,
+                                       peer=self.peer, helo=self.helo, tls=self.tls, source=source))
+            queue.enqueue(db_session, kind, {"inbound_id": row_id})
+
+
+class GroupCommit:
+    """Commits accepted messages in shared transactions (group commit).
+
+    A message arriving while a commit is under way waits for the next one, which takes everything
+    queued by then (up to `max_batch`), so concurrent sessions share one transaction, and one
+    fsync, instead of queueing for the writer one by one. Each caller still returns only after the
+    transaction holding its own rows has committed. When a shared transaction fails, its messages
+    are committed one by one, so one bad message cannot fail the others.
+    """
+
+    def __init__(self, db: Database, max_batch: int = 64) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._queue: list[tuple[_Accepted, asyncio.Future[None]]] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    async def commit(self, item: _Accepted) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain(), name="smtp-group-commit")
+        # A caller that is cancelled (the sender hung up) cancels only its own future: the shared
+        # transaction goes on for the others (and its own rows may still commit: a resend is deduplicated).
+        await future
+
+    async def _drain(self) -> None:
+        batch: list[tuple[_Accepted, asyncio.Future[None]]] = []
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+                await self._commit_batch(batch)
+        except BaseException as exc:  # cancelled (shutdown): nobody may wait forever, nor get a 250
+            for _, future in batch + self._queue:
+                _settle(future, exc if isinstance(exc, Exception) else RuntimeError("listener stopping"))
+            self._queue = []
+            raise
+
+    async def _commit_batch(self, batch: list[tuple[_Accepted, asyncio.Future[None]]]) -> None:
+        try:
+            await self._write([item for item, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            for item, future in batch:
+                try:
+                    await self._write([item])
+                except Exception as one:
+                    _settle(future, one)
+                else:
+                    _settle(future, None)
+        else:
+            for _, future in batch:
+                _settle(future, None)
+
+    async def _write(self, items: list[_Accepted]) -> None:
+        async with self.db.write() as db_session:
+            for item in items:
+                item.add_to(db_session)
+
+
+def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc)
 
 
 async def start_listener(

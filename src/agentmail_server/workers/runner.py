@@ -84,13 +84,14 @@ class JobRunner:
 
     async def _worker(self, kinds: list[str], wake: asyncio.Event) -> None:
         while True:
+            # Cleared before looking, so that a wake-up arriving while the claim runs is not lost.
+            wake.clear()
             try:
                 job = await queue.claim(self.db, kinds, lease=self.lease)
             except Exception:
                 log.exception("claiming a job failed")
                 job = None
             if job is None:
-                wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), self.poll_interval)
                 continue
