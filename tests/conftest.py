@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from agentmail import AgentMail, AgentMailEnvironment, AsyncAgentMail
+
+from agentmail_server.db import migrate
+from agentmail_server.db.engine import Database
 
 from . import server as server_module
 from .dns_server import ZoneServer
@@ -119,3 +122,39 @@ def http(server: Server) -> Iterator[httpx.Client]:
     """Raw HTTP with the root key, for checking bodies byte for byte against the wire models."""
     with make_http(server) as client:
         yield client
+
+
+# --- in-process database access, for tests that drive services/hub code without a server -------
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One migrated database per backend and module; tests keep apart by working in their own organization."""
+    url = database_url(request.param, tmp_path_factory.mktemp("inprocess"), request)
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    database = Database(db_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture(scope="module")
+def pg_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = database_url("postgres", tmp_path_factory.mktemp("inprocess-pg"), request)
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+async def pg_db(pg_url: str) -> AsyncIterator[Database]:
+    database = Database(pg_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()

@@ -9,7 +9,7 @@ import ipaddress
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
@@ -151,21 +151,6 @@ def test_check_url_accepts_what_it_should():
         assert webhooks.check_url(url, allow_http=False, allow_private=False) == url
     assert webhooks.check_url("http://[::1]:9/", allow_http=True, allow_private=True) == "http://[::1]:9/"
 
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = database_url(request.param, tmp_path_factory.mktemp("review-hooks"), request)
-    migrate.upgrade(url)
-    return url
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 def _settings(db: Database) -> Settings:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,13 +15,12 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from agentmail_server.api.websocket import _Session
 from agentmail_server.config import Settings
-from agentmail_server.db import migrate
 from agentmail_server.db.engine import Database
 from agentmail_server.events.hub import MAX_UNREAD_REPLIES, Connection
 from agentmail_server.events.outbox import emit_event
 from agentmail_server.services.principal import Principal
 
-from .conftest import database_url, make_http
+from .conftest import make_http
 from .server import Server
 from .test_websocket import Raw, new_inbox
 from .test_websocket_hub import drain, emit, hub_for, principal, row_id, subscribed
@@ -113,37 +111,6 @@ async def test_a_frame_failing_unexpectedly_answers_an_error_frame() -> None:
 
 # --- 8. the `since` replay: bounded bookkeeping; rows committed out of order ----------------------
 
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = database_url(request.param, tmp_path_factory.mktemp("review-hub"), request)
-    migrate.upgrade(url)
-    return url
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
-
-@pytest.fixture(scope="module")
-def pg_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = database_url("postgres", tmp_path_factory.mktemp("review-hub-pg"), request)
-    migrate.upgrade(url)
-    return url
-
-
-@pytest.fixture
-async def pg_db(pg_url: str) -> AsyncIterator[Database]:
-    database = Database(pg_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def test_replay_remembers_only_ids_that_live_events_can_have(db: Database) -> None:

@@ -7,14 +7,12 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 from sqlalchemy import select
 
 from agentmail_server.config import Settings
-from agentmail_server.db import migrate
 from agentmail_server.db.engine import Database
 from agentmail_server.db.tables import Event
 from agentmail_server.events import listen
@@ -24,41 +22,6 @@ from agentmail_server.events.hub import Connection, EventRef, Hub
 from agentmail_server.events.outbox import NOTIFY_CHANNEL, emit_event
 from agentmail_server.services import api_keys, organizations
 from agentmail_server.services.principal import Principal
-
-from .conftest import database_url
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One migrated database per backend for this module; each test works in its own organization."""
-    url = database_url(request.param, tmp_path_factory.mktemp("hub"), request)
-    migrate.upgrade(url)
-    return url
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
-
-@pytest.fixture(scope="module")
-def pg_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = database_url("postgres", tmp_path_factory.mktemp("hub-pg"), request)
-    migrate.upgrade(url)
-    return url
-
-
-@pytest.fixture
-async def pg_db(pg_url: str) -> AsyncIterator[Database]:
-    database = Database(pg_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def principal(db: Database) -> Principal:
