@@ -31,7 +31,7 @@ from .api import (
 )
 from .api.guard import RequestGuard
 from .config import Settings, get_settings
-from .runtime import domain_env, run_services
+from .runtime import run_services
 from .schemas.common import ErrorResponse, ValidationErrorResponse
 from .telemetry.middleware import RequestTelemetry
 
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.wake = services.runner.wake if services.runner else (lambda: None)
             app.state.hub = services.hub
             app.state.smtp_listener = services.smtp
-            app.state.domain_env = domain_env(settings)
+            app.state.domain_env = services.domain_env
             yield
 
     app = FastAPI(

@@ -27,7 +27,7 @@ from .workers.runner import JobRunner, in_lane
 log = logging.getLogger("agentmail_server")
 
 
-def periodic_tasks(db: Database, settings: Settings) -> list[PeriodicTask]:
+def periodic_tasks(db: Database, settings: Settings, env: domains.DomainEnv) -> list[PeriodicTask]:
     """Timer-driven work for worker processes; features add their tasks here."""
     # Scheduled drafts: every worker sweeps; the per-draft claim makes each send happen once.
     sweep_every = settings.draft_sweep_seconds
@@ -44,8 +44,6 @@ def periodic_tasks(db: Database, settings: Settings) -> list[PeriodicTask]:
 
     async def clean_up() -> None:
         await janitor.sweep(db, retention)
-
-    env = domain_env(settings)
 
     async def recheck_domains() -> None:
         await domains.recheck_pending(db, env)
@@ -73,6 +71,7 @@ class Services:
     runner: JobRunner | None
     smtp: asyncio.AbstractServer | None
     hub: Hub | None
+    domain_env: domains.DomainEnv
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:
@@ -108,6 +107,7 @@ def job_handlers(db: Database, settings: Settings) -> dict[str, Any]:
 @contextlib.asynccontextmanager
 async def run_services(settings: Settings) -> AsyncIterator[Services]:
     db = Database(settings.database_url)
+    env = domain_env(settings)
     inbox_events.install()
     runner: JobRunner | None = None
     periodic: Periodic | None = None
@@ -127,7 +127,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             runner = JobRunner(db, job_handlers(db, settings), concurrency=settings.worker_concurrency,
                                lease=timedelta(seconds=settings.job_lease_seconds))
             runner.start()
-            periodic = Periodic(periodic_tasks(db, settings))
+            periodic = Periodic(periodic_tasks(db, settings, env))
             periodic.start()
             dispatcher = Dispatcher(db, settings)
             await dispatcher.start()
@@ -141,7 +141,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
                 hostname=settings.smtp_hostname,
             )
             log.info("SMTP listening on %s:%s", settings.smtp_host, settings.smtp_port)
-        yield Services(db=db, link_secret=secret, runner=runner, smtp=listener, hub=hub)
+        yield Services(db=db, link_secret=secret, runner=runner, smtp=listener, hub=hub, domain_env=env)
     finally:
         if listener is not None:
             listener.close()
