@@ -192,6 +192,27 @@ Status: 5.1.1
         received = [m for m in http.get(f"/v0/inboxes/{inbox['inbox_id']}/messages").json()["messages"]
                     if "received" in m["labels"]]
         assert [m["subject"] for m in received] == ["custom domain"]
+
+        # A send-only domain (inbound_enabled false) takes no mail here: its RCPTs are refused, and a
+        # hosted sender's mail to it goes out through the domain's own MX, not straight into the inbox.
+        sdk.domains.update(name, inbound_enabled=False)
+        with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=10) as client:
+            client.ehlo("remote.test")
+            client.mail("someone@remote.test")
+            code, reply = client.rcpt(inbox["inbox_id"])
+        assert (code, reply[:5]) == (550, b"5.7.1")
+        other = http.post("/v0/inboxes", json={"username": f"o{uuid.uuid4().hex[:8]}"}).json()["inbox_id"]
+        sent = sdk.inboxes.messages.send(other, to=[inbox["inbox_id"]], subject="to send-only", text="hi\n")
+        [(pk,)] = run_sql(srv.database_url, f"SELECT id FROM messages WHERE message_id = '{sent.message_id}'")
+        jobs = run_sql(srv.database_url, "SELECT payload FROM jobs WHERE kind = 'deliver_outbound'")
+        payloads = [json.loads(p) if isinstance(p, str) else p for (p,) in jobs]
+        assert [p["recipients"] for p in payloads if p["message"] == pk] == [[inbox["inbox_id"]]]
+        assert run_sql(srv.database_url, "SELECT count(*) FROM inbound_mail WHERE source = 'local' "
+                                         f"AND mail_from = '{other}'")[0][0] == 0
+        sdk.domains.update(name, inbound_enabled=True)
+        send_raw(srv, crlf(build(to=inbox["inbox_id"], subject="inbound again", text="hi\n").as_bytes()),
+                 [inbox["inbox_id"]])
+        wait_messages(http, inbox["inbox_id"], 2, params={"labels": "received"})
     zone.set_zone("")
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db import queue
 from ..db.engine import Database
-from ..db.tables import Blob, InboundMail, Inbox, OutboundRecipient
+from ..db.tables import Blob, Domain, InboundMail, Inbox, OutboundRecipient
 from ..services.ids import new_uuid
 from ..telemetry.metrics import SMTP_MESSAGES, SMTP_SESSIONS
 from .bounces import bounce_token
@@ -73,19 +73,25 @@ class InboundHandler:
         try:
             async with self.db.read() as db_session:
                 rows = (
-                    (await db_session.execute(select(Inbox.id, Inbox.status).where(Inbox.id.in_(candidates)))).all()
+                    (await db_session.execute(
+                        select(Inbox.id, Inbox.status, Domain.inbound_enabled)
+                        .outerjoin(Domain, Domain.id == Inbox.domain)
+                        .where(Inbox.id.in_(candidates)))).all()
                     if candidates
                     else []
                 )
         except Exception:
             log.exception("recipient lookup failed")
             return "451 4.3.0 Temporary lookup failure, try again later"
-        found = {row.id: row.status for row in rows}
+        found = {row.id: row for row in rows}
         inbox_id = next((c for c in candidates if c in found), None)
         if inbox_id is None:
             # Never an open relay: only addresses hosted here are accepted.
             return "550 5.1.1 Recipient address rejected: no such mailbox here"
-        if found[inbox_id] == "paused":
+        if found[inbox_id].inbound_enabled is False:
+            # A send-only custom domain publishes no MX; mail that finds its way here anyway is refused.
+            return "550 5.7.1 Recipient domain does not accept inbound mail"
+        if found[inbox_id].status == "paused":
             return "550 5.2.1 Mailbox is paused and not accepting mail"
         envelope.rcpt_tos.append(address)
         hosted.append(inbox_id)

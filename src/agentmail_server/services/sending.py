@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db import queue
 from ..db.engine import Database
-from ..db.tables import Blob, IdempotencyRecord, InboundMail, Inbox, Message, Thread
+from ..db.tables import Blob, Domain, IdempotencyRecord, InboundMail, Inbox, Message, Thread
 from ..db.types import utcnow
 from ..events.outbox import emit_event
 from ..mail.build import Composition, Mailbox, OutAttachment, compose, new_message_id
@@ -285,7 +285,10 @@ async def _route(session: AsyncSession, inbox: Inbox, blob: Blob, message: Messa
     """Hosted recipients get the mail through the inbound pipeline (no SMTP hop); the rest are queued."""
     candidates = {r.email: hosted_candidates(r.email) for r in out.recipients}
     wanted = [c for cs in candidates.values() for c in cs]
-    hosted = set((await session.scalars(select(Inbox.id).where(Inbox.id.in_(wanted)))).all()) if wanted else set()
+    # An inbox on a send-only custom domain is not reached here: its domain's MX is somebody else's.
+    hosted = set((await session.scalars(
+        select(Inbox.id).outerjoin(Domain, Domain.id == Inbox.domain)
+        .where(Inbox.id.in_(wanted), Domain.inbound_enabled.is_not(False)))).all()) if wanted else set()
     local: list[str] = []
     external: list[str] = []
     for email, options in candidates.items():
