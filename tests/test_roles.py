@@ -13,6 +13,9 @@ queued (the api and smtp processes run no jobs). Once the worker starts, the mes
 the api process's WebSocket subscriber gets message.received and the SDK on the api process sees it.
 A reply sent through the api process waits, again, until a worker runs, which then delivers it to a
 fake remote MX found through the test DNS server.
+
+The worker polls for jobs only once a minute here, so once it runs, new work queued by the other
+processes (mail in over SMTP, a send through the API) reaches it only by their NOTIFY.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ mx.remote.test.  IN A 127.0.0.1
     smtp = Server(backend="postgres", database_url=url, workdir=tmp_path / "smtp", api_key=api.api_key,
                   extra_env={**common, "AGENTMAIL_ROLES": "smtp"})
     worker = Server(backend="postgres", database_url=url, workdir=tmp_path / "worker", api_key=api.api_key,
-                    extra_env={**common, "AGENTMAIL_ROLES": "worker",
+                    extra_env={**common, "AGENTMAIL_ROLES": "worker", "AGENTMAIL_JOB_POLL_SECONDS": "60",
                                "AGENTMAIL_SMTP_OUTBOUND_PORT": str(mx.port),
                                "AGENTMAIL_DELIVERY_CONNECT_TIMEOUT_SECONDS": "5"})
     try:
@@ -163,3 +166,13 @@ def test_roles_in_separate_processes_exchange_mail(cluster: Cluster) -> None:
 
         wait_for(delivered, what="the reply labelled delivered")
         assert all(status != "queued" for _, status in _jobs(api)), _jobs(api)
+
+        # 5. With the worker running (and not polling for a minute), work queued by the other processes
+        # wakes it: mail into the smtp process is processed, a send through the api process delivered.
+        second = f"roles again {uuid.uuid4().hex[:8]}"
+        send_raw(smtp, build(to=inbox, subject=second, sender="Alice <alice@remote.test>", text="More").as_bytes(),
+                 [inbox], mail_from="alice@remote.test")
+        frame = ws.event(timeout=15)
+        assert frame["event_type"] == "message.received" and frame["message"]["subject"] == second
+        sdk.inboxes.messages.send(inbox, to=["bob@remote.test"], subject="woken", text="Hello Bob")
+        wait_for(lambda: mx.to("bob@remote.test"), timeout=15, what="delivery woken by NOTIFY")

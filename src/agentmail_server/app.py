@@ -55,7 +55,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with run_services(settings) as services, mcp_endpoint.running(app):
             app.state.db = services.db
             app.state.link_secret = services.link_secret
-            app.state.wake = services.runner.wake if services.runner else (lambda: None)
             app.state.hub = services.hub
             app.state.smtp_listener = services.smtp
             app.state.domain_env = services.domain_env

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     draft_sending_stale_seconds: float = Field(default=300.0, gt=0)
     # How long a claimed job stays locked without a heartbeat (a crashed worker's job waits this long).
     job_lease_seconds: float = Field(default=15.0, gt=0)
+    # How often idle workers look for due jobs. Committed jobs wake them at once (across processes
+    # through LISTEN/NOTIFY on PostgreSQL), so this bounds only retries coming due and lost wake-ups.
+    job_poll_seconds: float = Field(default=1.0, gt=0)
 
     # --- housekeeping ---
     # How often workers purge what has served its purpose (finished jobs, processed envelopes,

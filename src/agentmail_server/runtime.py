@@ -125,16 +125,15 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             await hub.start()
         if settings.has_role("worker"):
             runner = JobRunner(db, job_handlers(db, settings), concurrency=settings.worker_concurrency,
-                               lease=timedelta(seconds=settings.job_lease_seconds))
+                               lease=timedelta(seconds=settings.job_lease_seconds),
+                               poll_interval=settings.job_poll_seconds)
             runner.start()
             periodic = Periodic(periodic_tasks(db, settings, env))
             periodic.start()
             dispatcher = Dispatcher(db, settings)
             await dispatcher.start()
         if settings.has_role("smtp"):
-            wake_inbound = (lambda: runner.wake(PROCESS_INBOUND, PROCESS_FEEDBACK)) if runner else (lambda: None)
-            handler = InboundHandler(db, on_commit=wake_inbound,
-                                     max_inflight=settings.smtp_max_inflight)
+            handler = InboundHandler(db, max_inflight=settings.smtp_max_inflight)
             listener = await start_listener(
                 handler, host=settings.smtp_host, port=settings.smtp_port,
                 max_message_bytes=settings.smtp_max_message_bytes, tls_context=_tls_context(settings),

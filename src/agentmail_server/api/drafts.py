@@ -175,7 +175,6 @@ async def send_draft(
     change = LabelChange.of(body.add_labels, body.remove_labels, require=False)
     sent = await drafts.send_draft(db, principal, inbox_id, draft_id, change, key,
                                    rate_limit=request.app.state.settings.send_rate_limit_per_minute)
-    request.app.state.wake()  # local deliveries are jobs: start them now rather than at the next poll
     return SendMessageResponse(message_id=sent.message_id, thread_id=sent.thread_id)
 
 

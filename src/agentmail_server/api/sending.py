@@ -33,7 +33,6 @@ async def _run(request: Request, db: Database, principal: Principal, inbox_id: s
                prepare, key: sending.Idempotency | None) -> SendMessageResponse:  # type: ignore[no-untyped-def]
     sent = await sending.send(db, principal, inbox_id, permission=permission, prepare=prepare, key=key,
                               rate_limit=request.app.state.settings.send_rate_limit_per_minute)
-    request.app.state.wake()  # local deliveries are jobs: start them now rather than at the next poll
     return SendMessageResponse(message_id=sent.message_id, thread_id=sent.thread_id)
 
 

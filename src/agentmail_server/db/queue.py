@@ -4,25 +4,83 @@ Claiming is the one dialect-specific step: PostgreSQL uses FOR UPDATE SKIP LOCKE
 of workers in any number of processes take different jobs without blocking; SQLite serialises
 writers, so a single UPDATE … RETURNING is already atomic. A worker that dies mid-job leaves its
 lease to expire, after which another worker takes the job again (at-least-once).
+
+Committed jobs wake workers at once: the job runners of this process after the commit, and on
+PostgreSQL those of every process through a NOTIFY sent inside the enqueuing transaction (so it is
+heard only if the jobs commit). Workers also poll, so a lost wake-up only adds latency.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from .engine import Database
 from .tables import Job
 from .types import utcnow
 
+NOTIFY_CHANNEL = "agentmail_jobs"
+_KINDS = "agentmail.enqueued_kinds"
+# This process's job runners: called with the kinds of jobs just committed (here or, through
+# LISTEN, by another process; an empty list means "any kind").
+_wakers: list[Callable[[Iterable[str]], None]] = []
+
+
+def add_waker(wake: Callable[[Iterable[str]], None]) -> None:
+    _wakers.append(wake)
+
+
+def remove_waker(wake: Callable[[Iterable[str]], None]) -> None:
+    if wake in _wakers:
+        _wakers.remove(wake)
+
+
+def wake(kinds: Iterable[str]) -> None:
+    kinds = list(kinds)
+    for waker in list(_wakers):
+        waker(kinds)
+
 
 def enqueue(session: AsyncSession, kind: str, payload: dict[str, Any], *, run_at: datetime | None = None) -> Job:
     job = Job(kind=kind, payload=payload, status="queued", attempts=0, run_at=run_at or utcnow())
     session.add(job)
+    _wake_on_commit(session.sync_session, kind)
     return job
+
+
+def _wake_on_commit(session: Session, kind: str) -> None:
+    kinds: set[str] = session.info.setdefault(_KINDS, set())
+    if not kinds:
+        sa_event.listen(session, "before_commit", _notify, once=True)
+        sa_event.listen(session, "after_commit", _after_commit, once=True)
+        sa_event.listen(session, "after_rollback", _after_rollback, once=True)
+    kinds.add(kind)
+
+
+def _notify(session: Session) -> None:
+    # Runs inside the asyncio session's greenlet, so this synchronous execute is awaited there.
+    kinds = session.info.get(_KINDS)
+    if kinds and session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_notify(NOTIFY_CHANNEL, ",".join(sorted(kinds)))))
+
+
+def _after_commit(session: Session) -> None:
+    wake(session.info.pop(_KINDS, ()))
+    if sa_event.contains(session, "after_rollback", _after_rollback):
+        sa_event.remove(session, "after_rollback", _after_rollback)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_KINDS, None)
+    for name, listener in (("before_commit", _notify), ("after_commit", _after_commit)):
+        if sa_event.contains(session, name, listener):
+            sa_event.remove(session, name, listener)
 
 
 def _claimable(now: datetime, kinds: list[str]) -> Any:

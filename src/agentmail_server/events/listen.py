@@ -1,12 +1,15 @@
-"""Cross-process wake-ups: PostgreSQL LISTEN feeding the in-process bus (issue 6).
+"""Cross-process wake-ups: PostgreSQL LISTEN feeding the in-process bus and job runners.
 
 `emit_event` NOTIFYs `agentmail_events` with the row id inside the writing transaction, so every
 listening process hears about every committed event, its own included (which this process has
 also published locally after commit): consumers deduplicate by row id (the hub does, structurally).
+Likewise `queue.enqueue` NOTIFYs `agentmail_jobs` with the kinds of jobs committed, which wakes this
+process's job runners (an api or smtp process queues work that a worker process runs).
 
 The connection is dedicated (not from the pool) and watched: when it drops, it is re-opened with
 backoff, and the newest event id is then published so consumers read what they missed meanwhile
-(the hub re-reads the table on any wake-up). On SQLite there is nothing to listen to.
+(the hub re-reads the table on any wake-up), and job runners look for work. On SQLite there is
+nothing to listen to.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from ..db import queue
 from ..db.engine import Database
 from ..workers.tasks import cancel
 from .bus import BUS
@@ -37,7 +41,7 @@ def asyncpg_dsn(database_url: str) -> str:
 
 
 class Listener:
-    """On PostgreSQL, LISTENs on the events channel and publishes committed event ids to BUS."""
+    """On PostgreSQL, LISTENs for committed events (published to BUS) and jobs (runners woken)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -70,6 +74,7 @@ class Listener:
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await conn.add_listener(NOTIFY_CHANNEL, self._notified)
+                await conn.add_listener(queue.NOTIFY_CHANNEL, self._jobs_notified)
                 delay = BACKOFF_START
                 if not first:
                     self.reconnects += 1
@@ -109,6 +114,7 @@ class Listener:
         newest = await conn.fetchval("SELECT max(id) FROM events")
         if newest is not None:
             BUS.publish([int(newest)])
+        queue.wake([])
 
     @staticmethod
     def _notified(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
@@ -118,3 +124,7 @@ class Listener:
             log.warning("ignoring malformed %s notification %r", NOTIFY_CHANNEL, payload)
             return
         BUS.publish([row_id])
+
+    @staticmethod
+    def _jobs_notified(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        queue.wake(kind for kind in payload.split(",") if kind)

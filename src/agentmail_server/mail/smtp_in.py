@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import logging
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +41,8 @@ def hosted_candidates(address: str) -> list[str]:
 
 
 class InboundHandler:
-    def __init__(self, db: Database, on_commit: Callable[[], None], *, max_inflight: int = 200) -> None:
+    def __init__(self, db: Database, *, max_inflight: int = 200) -> None:
         self.db = db
-        self.on_commit = on_commit
         self.max_inflight = max_inflight
         self.inflight = 0
         self._commits = GroupCommit(db)
@@ -130,7 +128,6 @@ class InboundHandler:
             # RFC 5321 §6.1: never 250-and-drop. The sender keeps the message and retries.
             log.exception("storing inbound mail failed")
             return "451 4.3.0 Temporary failure storing message, try again later"
-        self.on_commit()
         return f"250 2.0.0 OK queued as {accepted.inbound_id}"
 
 

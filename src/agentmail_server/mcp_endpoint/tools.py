@@ -196,7 +196,6 @@ def _body(args: BaseModel, model: type[M], *, drop: tuple[str, ...] = ()) -> M:
 async def _send(call: Call, inbox_id: str, *, permission: str, prepare: Any) -> Result:
     sent = await sending.send(call.db, call.principal, inbox_id, permission=permission, prepare=prepare, key=None,
                               rate_limit=call.settings.send_rate_limit_per_minute)
-    call.request.app.state.wake()  # local deliveries are jobs: start them now rather than at the next poll
     return wire(SendMessageResponse(message_id=sent.message_id, thread_id=sent.thread_id))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -73,12 +73,17 @@ class JobRunner:
             name, workers = getattr(handler, "lane", ("", self.concurrency))
             lanes.setdefault(name, (workers, []))[1].append(kind)
         self._wakes = {",".join(kinds): asyncio.Event() for _, kinds in lanes.values() if kinds}
+        queue.add_waker(self._woken)
         self._tasks = [
             asyncio.create_task(self._worker(kinds, self._wakes[",".join(kinds)]), name=f"jobs-{name or 'main'}-{i}")
             for name, (workers, kinds) in lanes.items() if kinds for i in range(workers)
         ]
 
+    def _woken(self, kinds: Iterable[str]) -> None:
+        self.wake(*kinds)
+
     async def stop(self) -> None:
+        queue.remove_waker(self._woken)
         await cancel(*self._tasks)
         self._tasks = []
 
