@@ -147,15 +147,19 @@ def _published_key(zone: ZoneServer):  # type: ignore[no-untyped-def]
     return dnsfunc
 
 
-def test_delivered_with_dkim_one_transaction_per_domain(env: Env, http: httpx.Client, zone: ZoneServer):
+def test_delivered_with_dkim_one_transaction_per_recipient(env: Env, http: httpx.Client, zone: ZoneServer):
     inbox = _inbox(env)
     tag = uuid.uuid4().hex[:8]
     alice, bob, carol = f"alice-{tag}@remote.test", f"bob-{tag}@remote.test", f"carol-{tag}@remote.test"
     sent = make_sdk(env.server).inboxes.messages.send(
         inbox, to=[f"Alice <{alice}>"], cc=[bob], bcc=[carol], subject="Grüße", text="Hällo\n.\n.leading dot\n")
-    [got] = wait_for(lambda: env.mx.to(alice), what="the fake MX to receive the message")
+    copies = [wait_for(lambda r=r: env.mx.to(r), what="the fake MX to receive the message") for r in (alice, bob, carol)]
+    [got] = copies[0]
 
-    assert sorted(got.rcpt_tos) == sorted([alice, bob, carol])  # one transaction for the domain
+    # VERP: each recipient its own transaction and bounce address, all over one connection.
+    assert [c.rcpt_tos for [c] in copies] == [[alice], [bob], [carol]]
+    assert len({c.mail_from for [c] in copies}) == 3 and len({c.session for [c] in copies}) == 1
+    assert len({c.data for [c] in copies}) == 1  # signed once
     assert BOUNCE_ADDRESS.match(got.mail_from) and got.helo == "mta.agentmail.localhost"
     assert got.tls, "STARTTLS was offered and must be used"
     assert "BODY=8BITMIME" in got.mail_options and any(o.startswith("SIZE=") for o in got.mail_options)
@@ -272,16 +276,18 @@ def test_dsn_and_arf_reports_mark_the_right_message(env: Env, http: httpx.Client
     sdk = make_sdk(env.server)
     tag = uuid.uuid4().hex[:8]
     late, happy = f"late-{tag}@remote.test", f"happy-{tag}@remote.test"
-    bystander = f"other-{tag}@remote.test"
-    first = sdk.inboxes.messages.send(inbox, to=[late, bystander], subject="First", text="x")
+    bystander, forger = f"other-{tag}@remote.test", f"forger-{tag}@remote.test"
+    first = sdk.inboxes.messages.send(inbox, to=[late, bystander, forger], subject="First", text="x")
     second = sdk.inboxes.messages.send(inbox, to=happy, subject="Second", text="y")
     _wait_label(http, inbox, first.message_id, "delivered")
     _wait_label(http, inbox, second.message_id, "delivered")
     [to_late] = env.mx.to(late)
+    [to_forger] = wait_for(lambda: env.mx.to(forger), what="the forger's copy")
     [to_happy] = env.mx.to(happy)
-    assert to_late.mail_from != to_happy.mail_from  # one bounce address per message
+    # One bounce address per recipient (VERP), even for recipients of one message.
+    assert len({to_late.mail_from, to_forger.mail_from, to_happy.mail_from}) == 3
 
-    dsn = _report(to_late.mail_from, "delivery-status", f"""--RPT
+    failure = f"""--RPT
 Content-Type: text/plain
 
 Your message could not be delivered to {late}.
@@ -301,11 +307,20 @@ Content-Type: text/rfc822-headers
 
 Message-ID: {first.message_id}
 To: {late}, {bystander}
-""")
-    _send_report(env.server, to_late.mail_from, dsn)
+"""
+    # A recipient cannot get a co-recipient suppressed: a forged report naming `late`, sent to the
+    # forger's own bounce address, speaks for the forger only (VERP: the address identifies the recipient).
+    _send_report(env.server, to_forger.mail_from, _report(to_forger.mail_from, "delivery-status", failure))
+    [forged] = wait_for(lambda: _events(env.server, inbox, "message.bounced"), what="the forged report applied")
+    body = _check_event(forged, "message.bounced", "bounce", inbox, first.message_id, {"type", "sub_type"})
+    assert [r["address"] for r in body["recipients"]] == [forger]
+    error(http.get(f"/v0/lists/send/block/{late}"), 404)
+
+    _send_report(env.server, to_late.mail_from, _report(to_late.mail_from, "delivery-status", failure))
     labels = _wait_label(http, inbox, first.message_id, "bounced")
     assert "delivered" in labels  # the bystander still got it
-    [bounce] = _events(env.server, inbox, "message.bounced")
+    [_, bounce] = wait_for(lambda: _events(env.server, inbox, "message.bounced")[1:] and
+                           _events(env.server, inbox, "message.bounced"), what="the bounce event")
     body = _check_event(bounce, "message.bounced", "bounce", inbox, first.message_id, {"type", "sub_type"})
     assert (body["type"], body["sub_type"], body["recipients"]) == (
         "Permanent", "NoEmail", [{"address": late, "status": "5.1.1"}])
@@ -349,10 +364,10 @@ y
     def notices() -> list[str] | None:
         listed = http.get(f"/v0/inboxes/{inbox}/messages").json()["messages"]
         found = sorted(m["subject"] for m in listed if "received" in m["labels"])
-        return found if len(found) >= 2 else None
+        return found if len(found) >= 3 else None
 
     assert wait_for(notices, what="bounce and complaint notices in the inbox") == [
-        "Complaint about message", "Undelivered Mail"]
+        "Complaint about message", "Undelivered Mail", "Undelivered Mail"]  # the forged one too
     [complaint] = _events(env.server, inbox, "message.complained")
     body = _check_event(complaint, "message.complained", "complaint", inbox, second.message_id, {"type", "sub_type"})
     assert (body["type"], body["recipients"]) == ("abuse", [happy])

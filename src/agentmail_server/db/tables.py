@@ -368,8 +368,9 @@ class OutboundRecipient(Timestamps, Base):
 
     status: "pending" (not yet accepted; retried on temporary failures), "delivered" (a receiving
     server said 250), "bounced" (refused permanently, retries exhausted, or bounced later by DSN) or
-    "complained" (delivered, then reported as spam). bounce_token is the message's VERP token: the
-    envelope sender is bounces+<token>@<domain>, so a DSN or ARF report sent there finds these rows.
+    "complained" (delivered, then reported as spam). bounce_token is the recipient's VERP token: the
+    envelope sender is bounces+<token>@<domain>, so a DSN or ARF report sent there finds its row
+    (rows written before tokens were per recipient share their message's token).
     """
 
     __tablename__ = "outbound_recipients"

@@ -1,12 +1,15 @@
 """The deliver_outbound job: send a sent message to its external recipients, record what happened.
 
 Each recipient has a row in outbound_recipients (made on the job's first run) that moves from
-"pending" to "delivered" or "bounced" (and later perhaps "complained"). A run tries every pending
-recipient, one SMTP transaction per destination domain, and commits each transaction's outcomes
-before the next starts, so a worker killed mid-run repeats at most the transaction it was in (the
-job's lease expires and another worker takes it; a remote may then get that message twice, never
-zero times). Temporary failures keep a recipient pending and the job asks to run again after the
-next wait of the retry schedule; when the schedule is used up the recipient bounces (Transient).
+"pending" to "delivered" or "bounced" (and later perhaps "complained"), and a VERP bounce address
+of its own: one SMTP transaction per recipient (on connections reused per destination), so a
+bounce or complaint report can only ever speak for the recipient it was sent about — a recipient
+cannot get a co-recipient suppressed by forging a DSN to a shared bounce address. A run tries every
+pending recipient and commits each destination's outcomes before the next destination starts, so a
+worker killed mid-run repeats at most the sends to the destination it was at (the job's lease expires
+and another worker takes it; a remote may then get that message twice, never zero times). Temporary failures keep a
+recipient pending and the job asks to run again after the next wait of the retry schedule; when the
+schedule is used up the recipient bounces (Transient).
 
 The message's system labels always mirror its rows: `delivered` if any recipient was delivered,
 `bounced` / `complained` if any bounced / complained, `delayed` while any is still being retried.
@@ -20,7 +23,7 @@ import asyncio
 import logging
 import socket
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -139,9 +142,8 @@ class _Work:
     """What a run needs, read in one short transaction (no transaction is held over the network)."""
 
     message_pk: str
-    sender: str  # the VERP envelope sender
+    senders: dict[str, str]  # each pending recipient's VERP envelope sender
     raw: bytes
-    pending: list[str]
     signer: dkim_keys.Sender
 
 
@@ -152,13 +154,12 @@ async def _prepare(db: Database, config: DeliveryConfig, message_pk: str, recipi
             log.info("message %s was deleted before delivery; nothing to send", message_pk)
             return None
         rows = await recipients_of(session, message_pk)
-        token = next(iter(rows.values())).bounce_token if rows else new_token()
         for address in dict.fromkeys(recipients):
             if address not in rows:
                 rows[address] = OutboundRecipient(id=new_uuid(), message_id=message_pk, recipient=address,
-                                                  bounce_token=token, status="pending", attempts=0)
+                                                  bounce_token=new_token(), status="pending", attempts=0)
                 session.add(rows[address])
-        pending = [address for address, row in rows.items() if row.status == "pending"]
+        pending = [row for row in rows.values() if row.status == "pending"]
         if not pending:
             return None
         blob = await session.get(Blob, message.blob_id)
@@ -166,12 +167,12 @@ async def _prepare(db: Database, config: DeliveryConfig, message_pk: str, recipi
         if blob is None or inbox is None:
             return None
         who = await dkim_keys.sender_for(session, inbox.organization_id, inbox.domain, config.default_domain)
-        return _Work(message_pk=message_pk, sender=bounce_address(token, who.bounce_domain), raw=blob.data,
-                     pending=pending, signer=who)
+        senders = {row.recipient: bounce_address(row.bounce_token, who.bounce_domain) for row in pending}
+        return _Work(message_pk=message_pk, senders=senders, raw=blob.data, signer=who)
 
 
 def _destinations(pending: list[str], relayed: bool) -> dict[str, list[str]]:
-    """One SMTP transaction per recipient domain; everything in one through a smarthost."""
+    """Recipients by destination (their domain's MX, or the smarthost for all), in the order sent."""
     groups: dict[str, list[str]] = defaultdict(list)
     for address in pending:
         groups["" if relayed else address.rpartition("@")[2].lower()].append(address)
@@ -229,17 +230,33 @@ async def deliver(db: Database, config: DeliveryConfig, payload: dict[str, Any])
     if work is None:
         return
     who = work.signer
+    # One signature per run, whichever recipients it goes to (a 7-bit downgrade is signed apart).
+    signed: dict[bytes, bytes] = {}
 
     async def sign(data: bytes) -> bytes:
         if not (who.dkim_domain and who.selector and who.private_pem):
             log.warning("no DKIM key for %s: sending unsigned", who.bounce_domain)
             return data
-        return await asyncio.to_thread(dkim.sign, data, domain=who.dkim_domain, selector=who.selector,
-                                       private_pem=who.private_pem)
+        if data not in signed:
+            signed[data] = await asyncio.to_thread(dkim.sign, data, domain=who.dkim_domain, selector=who.selector,
+                                                   private_pem=who.private_pem)
+        return signed[data]
 
-    for domain, recipients in _destinations(work.pending, config.outbound.relay is not None).items():
-        envelope = smtp_out.Envelope(sender=work.sender, recipients=recipients, message=work.raw, finish=sign)
-        results = await smtp_out.deliver(config.outbound, domain, envelope)
+    for domain, recipients in _destinations(list(work.senders), config.outbound.relay is not None).items():
+        results: list[smtp_out.Result] = []
+        unreachable: smtp_out.Result | None = None
+        for address in recipients:
+            if unreachable is not None:
+                # The destination itself failed (no route, no server answering): the same holds for
+                # its other recipients in this run, without waiting out the timeouts again.
+                results.append(replace(unreachable, address=address))
+                continue
+            envelope = smtp_out.Envelope(sender=work.senders[address], recipients=[address], message=work.raw,
+                                         finish=sign)
+            results += await smtp_out.deliver(config.outbound, domain, envelope)
+            unreachable = next((r for r in results if r.stage in ("route", "connect")), None)
+        # Recorded per destination, as when it was one transaction: one event for the recipients it
+        # reached, and a worker killed meanwhile repeats at most this destination's sends.
         await _record(db, config, message_pk, results)
     delay = await _next_retry(db, config, message_pk)
     if delay is not None:
