@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import smtplib
 import threading
@@ -92,3 +93,37 @@ def test_sigkill_during_ingest_loses_and_duplicates_nothing(crash_server: Server
     assert len(stored) == len(set(stored)), "a message was stored twice"
     assert set(acked) <= set(stored)
     assert set(stored) <= set(attempted), "stored something nobody sent"
+
+
+def _parsing_processes(pid: int) -> list[int]:
+    """The server's mail parsing children (multiprocessing "spawn" workers)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"spawn_main" in cmdline:
+                found.append(int(child))
+    return found
+
+
+def test_a_killed_parsing_process_is_replaced_and_no_message_lost(crash_server: Server):
+    sdk = make_sdk(crash_server)
+    inbox = sdk.inboxes.create(request=CreateInboxRequest(username=f"parse-{uuid.uuid4().hex[:8]}")).inbox_id
+    assert crash_server.process is not None
+    with make_http(crash_server) as http, smtplib.SMTP("127.0.0.1", crash_server.smtp_port, timeout=30) as client:
+        def send(subject: str) -> None:
+            client.sendmail("a@remote.test", [inbox], crlf(build(to=inbox, subject=subject, text="x\n").as_bytes()))
+
+        def subjects() -> set[str]:
+            return {m["subject"] for m in http.get(f"/v0/inboxes/{inbox}/messages").json()["messages"]}
+
+        send("first")
+        wait_for(lambda: "first" in subjects() or None, what="the first message processed")
+        [child] = _parsing_processes(crash_server.process.pid)  # started on first use
+        os.kill(child, signal.SIGKILL)
+        for n in range(3):
+            send(f"after {n}")
+        wait_for(lambda: subjects() == {"first", "after 0", "after 1", "after 2"} or None,
+                 what="every message processed by a new parsing process")
+        [replacement] = _parsing_processes(crash_server.process.pid)
+        assert replacement != child and crash_server.process.poll() is None

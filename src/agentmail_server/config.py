@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     # domain publishes DMARC and it fails, so local development mail stays clean) or "strict".
     inbound_auth: str = "dmarc"
     worker_concurrency: int = Field(default=2, ge=1, le=64)
+    # Child processes that parse inbound mail (started on first use), so parsing runs beside the
+    # event loop instead of under its GIL, and a parser crash costs a child, not the server. 0 parses
+    # in a thread of the server process.
+    parse_processes: int = Field(default=1, ge=0, le=64)
     # How often workers look for due scheduled drafts, and when a draft stuck in "sending" (its worker
     # died) is taken again; the retake is safe because the send is keyed by the draft id.
     draft_sweep_seconds: float = Field(default=1.0, gt=0)

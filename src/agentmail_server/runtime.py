@@ -18,6 +18,7 @@ from .events.hub import Hub
 from .events.listen import Listener
 from .events.webhooks import Dispatcher
 from .mail.dns import make_resolver
+from .mail.parse_pool import ParsePool
 from .mail.smtp_in import PROCESS_FEEDBACK, PROCESS_INBOUND, InboundHandler, start_listener
 from .services import delivery, dkim_keys, domains, drafts, feedback, inbox_events, ingest, janitor, links
 from .services.sending import DELIVER_OUTBOUND
@@ -82,10 +83,11 @@ def _tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def job_handlers(db: Database, settings: Settings) -> dict[str, Any]:
+def job_handlers(db: Database, settings: Settings, parser: ParsePool) -> dict[str, Any]:
     inbound = ingest.InboundConfig(
         default_domain=settings.default_domain, resolver=make_resolver(settings.dns_nameservers),
         auth_mode=settings.inbound_auth, authserv_id=settings.smtp_hostname or "agentmail-server",
+        parser=parser,
     )
 
     async def process_inbound(payload: dict[str, Any]) -> None:
@@ -115,6 +117,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
     hub: Hub | None = None
     dispatcher: Dispatcher | None = None
     feed = Listener(db)
+    parser = ParsePool(settings.parse_processes)
     try:
         secret = await links.load_secret(db)
         # The default domain's DKIM key: made on first start, so its DNS record can be published.
@@ -124,7 +127,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             hub = Hub(db, settings)
             await hub.start()
         if settings.has_role("worker"):
-            runner = JobRunner(db, job_handlers(db, settings), concurrency=settings.worker_concurrency,
+            runner = JobRunner(db, job_handlers(db, settings, parser), concurrency=settings.worker_concurrency,
                                lease=timedelta(seconds=settings.job_lease_seconds),
                                poll_interval=settings.job_poll_seconds)
             runner.start()
@@ -155,4 +158,5 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
         await feed.stop()
         if runner is not None:
             await runner.stop()
+        parser.close()
         await db.dispose()

@@ -6,7 +6,6 @@ idempotent, so a retry after a crash (or a sender's resend) never stores a messa
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -19,7 +18,8 @@ from ..db.tables import Blob, InboundMail, Inbox, Message
 from ..db.types import utcnow
 from ..events.outbox import emit_event
 from ..mail.auth import authenticate
-from ..mail.parse import ParsedMessage, parse
+from ..mail.parse import ParsedMessage
+from ..mail.parse_pool import ParsePool
 from ..schemas.messages import Message as MessageWire
 from ..schemas.messages import ThreadItem
 from . import lists
@@ -54,6 +54,7 @@ class InboundConfig:
     resolver: Resolver
     auth_mode: str
     authserv_id: str
+    parser: ParsePool
 
 
 def api_message_id(parsed: ParsedMessage, blob: Blob, domain: str) -> str:
@@ -68,8 +69,7 @@ async def process_inbound(db: Database, inbound_id: str, config: InboundConfig) 
             return
         blob = await session.get(Blob, inbound.blob_id)
     assert blob is not None
-    # Parsing is CPU work on untrusted input: keep it off the event loop.
-    parsed = await asyncio.to_thread(parse, blob.data)
+    parsed = await config.parser.parse(blob.data)
     auth = await authenticate(
         blob.data, mail_from=inbound.mail_from, helo=inbound.helo, client_ip=inbound.peer,
         resolver=config.resolver, authserv_id=config.authserv_id,

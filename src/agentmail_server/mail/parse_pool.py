@@ -1,0 +1,57 @@
+"""Parsing inbound mail in child processes: CPU work on untrusted input, off the server's GIL and
+out of its address space.
+
+Parsing and reply extraction are most of the CPU an inbound message costs. Run in a thread they
+still hold the GIL that the event loop (SMTP sessions, API requests, WebSockets) needs; in a child
+process they run beside it. And input that makes a parser crash (lxml is C) takes down only the
+child: the pool starts again for the next message, and the failed job is retried like any other
+failure. With `processes=0` parsing runs in a thread of the server process instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from .parse import ParsedMessage, parse
+
+log = logging.getLogger("agentmail_server.parse")
+
+
+class ParsePool:
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # Started on first use and with "spawn": forking a process that runs an event loop,
+            # threads and database connections copies them in an unusable state.
+            self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+        return self._executor
+
+    async def parse(self, raw: bytes) -> ParsedMessage:
+        if self.processes == 0:
+            return await asyncio.to_thread(parse, raw)
+        # A second try in a new pool: the child that died may have been parsing another message, or
+        # have been killed from outside. A message that kills its parser twice fails its job.
+        for attempt in (1, 2):
+            pool = self._pool()
+            try:
+                return await asyncio.get_running_loop().run_in_executor(pool, parse, raw)
+            except BrokenProcessPool:
+                log.warning("a mail parsing process died; starting a new one")
+                if self._executor is pool:
+                    self._executor = None
+                pool.shutdown(wait=False, cancel_futures=True)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
