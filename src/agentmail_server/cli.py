@@ -63,6 +63,7 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
     import uvicorn
 
+    from .api.ws_protocol import EventSocketProtocol
     from .app import create_app
     from .services import organizations
 
@@ -76,6 +77,7 @@ def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
     uvicorn.run(
         create_app(settings), host=settings.http_host, port=settings.http_port, log_level=settings.log_level,
         proxy_headers=True, server_header=False,
+        ws=EventSocketProtocol,  # permessage-deflate compressing each event once for all subscribers
         # Logging is configured once (telemetry.logs); requests are logged by RequestTelemetry.
         log_config=None, access_log=False,
     )

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -144,17 +143,15 @@ class _Session:
                         await task
 
     async def _send_loop(self) -> None:
-        ttl = self.hub.settings.ws_max_connection_seconds
-        deadline = time.monotonic() + ttl if ttl else None
         conn = self.conn
+        ttl = self.hub.settings.ws_max_connection_seconds
+        # One timer for the connection's lifetime, not a timeout around every queue read: that was a
+        # Task and a timer per frame per connection, and most of the fan-out's Python overhead.
+        expiry = (asyncio.get_running_loop().call_later(
+            ttl, conn.close, CLOSE_GOING_AWAY, "Connection lifetime reached; reconnect") if ttl else None)
         try:
             while True:
-                try:
-                    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                    frame = await asyncio.wait_for(conn.queue.get(), timeout=timeout)
-                except TimeoutError:
-                    conn.close(CLOSE_GOING_AWAY, "Connection lifetime reached; reconnect")
-                    break
+                frame = await conn.queue.get()
                 conn.taken()
                 if frame is None or conn.closed:
                     break
@@ -163,6 +160,9 @@ class _Session:
                 await self.ws.close(code=conn.close_code, reason=conn.close_reason)
         except (WebSocketDisconnect, RuntimeError, OSError):
             conn.close()
+        finally:
+            if expiry is not None:
+                expiry.cancel()  # else the loop would keep the connection alive until the timer fires
 
     # --- client frames ---
 

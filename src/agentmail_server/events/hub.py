@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import defaultdict
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..config import Settings
 from ..db.engine import Database
@@ -61,6 +63,9 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
 CLOSE_RESTART = 1012
 CLOSE_TRY_LATER = 1013
+
+# Asked per connection and event; the answer depends on the event type only.
+_required = functools.cache(required_permissions)
 
 _META = (Event.id, Event.organization_id, Event.pod_id, Event.inbox_id, Event.event_type)
 
@@ -161,10 +166,14 @@ class Connection:
         if not principal.scope.contains(organization_id=ref.organization_id, pod_id=ref.pod_id,
                                         inbox_id=ref.inbox_id):
             return False
-        return all(principal.can(flag) for flag in required_permissions(ref.event_type))
+        for flag in _required(ref.event_type):
+            if not principal.can(flag):
+                return False
+        return True
 
     def wants(self, ref: EventRef) -> bool:
-        return not self.closed and self.may_see(ref) and self.subs.wants(ref)
+        # Asked for every connection of the organization on every event: the cheapest test first.
+        return not self.closed and self.subs.wants(ref) and self.may_see(ref)
 
     # --- frames out ---
 
@@ -366,9 +375,11 @@ class Hub:
                     break
             for row in late:
                 self._remember_late(row.id)
+            # Payloads in the same read transaction: a second one cost every frame its BEGIN and COMMIT.
+            wanted = self._wanted(sorted(refs)) if refs and self._by_org else []
+            payloads = await self._payloads(session, wanted)
         self._expire_gaps()
-        if refs and self._by_org:
-            await self._dispatch(sorted(refs))
+        self._dispatch(wanted, payloads)
 
     def _advance(self, ids: list[int]) -> None:
         now = time.monotonic()
@@ -395,18 +406,20 @@ class Hub:
         cutoff = time.monotonic() - self.settings.ws_gap_seconds
         self._gaps = [gap for gap in self._gaps if gap[2] > cutoff]
 
-    async def _dispatch(self, refs: list[EventRef]) -> None:
-        wanted = [ref for ref in refs
-                  if any(conn.wants(ref) for conn in self._by_org.get(ref.organization_id, ()))]
-        if not wanted:
-            return
+    def _wanted(self, refs: list[EventRef]) -> list[EventRef]:
+        return [ref for ref in refs if any(conn.wants(ref) for conn in self._by_org.get(ref.organization_id, ()))]
+
+    @staticmethod
+    async def _payloads(session: AsyncSession, refs: list[EventRef]) -> dict[int, dict[str, Any]]:
         payloads: dict[int, dict[str, Any]] = {}
-        async with self.db.read() as session:
-            for start in range(0, len(wanted), PAYLOAD_BATCH):
-                chunk = [ref.id for ref in wanted[start : start + PAYLOAD_BATCH]]
-                rows = await session.execute(select(Event.id, Event.payload).where(Event.id.in_(chunk)))
-                payloads.update({row.id: row.payload for row in rows})
-        # From here on nothing awaits or fails: every frame is queued in one go.
+        for start in range(0, len(refs), PAYLOAD_BATCH):
+            chunk = [ref.id for ref in refs[start : start + PAYLOAD_BATCH]]
+            rows = await session.execute(select(Event.id, Event.payload).where(Event.id.in_(chunk)))
+            payloads.update({row.id: row.payload for row in rows})
+        return payloads
+
+    def _dispatch(self, wanted: list[EventRef], payloads: dict[int, dict[str, Any]]) -> None:
+        """Queue every frame in one go: nothing here awaits or fails (a `since` hand-over relies on it)."""
         for ref in wanted:
             payload = payloads.get(ref.id)
             if payload is None:  # purged meanwhile
