@@ -119,7 +119,7 @@ def test_a_killed_parsing_process_is_replaced_and_no_message_lost(crash_server: 
 
         send("first")
         wait_for(lambda: "first" in subjects() or None, what="the first message processed")
-        [child] = _parsing_processes(crash_server.process.pid)  # started on first use
+        [child] = _parsing_processes(crash_server.process.pid)  # started with the worker
         os.kill(child, signal.SIGKILL)
         for n in range(3):
             send(f"after {n}")

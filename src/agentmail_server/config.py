@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     # domain publishes DMARC and it fails, so local development mail stays clean) or "strict".
     inbound_auth: str = "dmarc"
     worker_concurrency: int = Field(default=2, ge=1, le=64)
-    # Child processes that parse inbound mail (started on first use), so parsing runs beside the
+    # Child processes that parse inbound mail (started with the worker), so parsing runs beside the
     # event loop instead of under its GIL, and a parser crash costs a child, not the server. 0 parses
     # in a thread of the server process.
     parse_processes: int = Field(default=1, ge=0, le=64)

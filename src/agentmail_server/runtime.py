@@ -131,6 +131,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
                                lease=timedelta(seconds=settings.job_lease_seconds),
                                poll_interval=settings.job_poll_seconds)
             runner.start()
+            parser.warm_up()
             periodic = Periodic(periodic_tasks(db, settings, env))
             periodic.start()
             dispatcher = Dispatcher(db, settings)

@@ -28,10 +28,18 @@ class ParsePool:
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            # Started on first use and with "spawn": forking a process that runs an event loop,
+            # "spawn": forking a process that runs an event loop,
             # threads and database connections copies them in an unusable state.
             self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
         return self._executor
+
+    def warm_up(self) -> None:
+        """Start the children now (in the background): the first message would otherwise wait for a
+        process to spawn and import the parsers."""
+        if self.processes:
+            pool = self._pool()
+            for _ in range(self.processes):
+                pool.submit(parse, b"")
 
     async def parse(self, raw: bytes) -> ParsedMessage:
         if self.processes == 0:
