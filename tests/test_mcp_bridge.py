@@ -10,7 +10,6 @@ message through the relay's stdio, and the results are checked against the REST 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -26,7 +25,7 @@ from mcp.client.stdio import stdio_client
 
 from .conftest import _in_ci
 from .hosted_route import HostedRoute
-from .test_mcp_http import conforms, hosted
+from .test_mcp_http import call, hosted
 from .test_mcp_http import mcp as direct_mcp
 
 HOSTED_MCP = "mcp.agentmail.to"
@@ -60,16 +59,6 @@ async def relay(route: HostedRoute, api_key: str, *args: str) -> AsyncIterator[C
         async with stdio_client(params, errlog=quiet) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
             yield session
-
-
-async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await session.call_tool(tool, arguments)
-    assert not result.isError, result.content
-    (content,) = result.content
-    body = json.loads(content.text)
-    assert result.structuredContent == body
-    conforms(tool, body)
-    return body  # type: ignore[no-any-return]
 
 
 async def test_the_official_relay_lists_inboxes_and_sends_through_this_server(server, http, route):
