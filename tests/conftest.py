@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ from . import server as server_module
 from .dns_server import ZoneServer
 from .postgres import DEFAULT_URL, Cluster, answers, drop_database, fresh_database
 from .server import Server
+from .webhook_receiver import Receiver
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -65,27 +67,40 @@ def database_url(backend: str, tmp: Path, request: pytest.FixtureRequest) -> str
     return url
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One running server per backend, shared by the whole session."""
-    backend = request.param
-    tmp = tmp_path_factory.mktemp(f"server-{backend}")
-    srv = Server(backend=backend, database_url=database_url(backend, tmp, request), workdir=tmp).start()
+@contextmanager
+def running_server(request: pytest.FixtureRequest, backend: str, tmp: Path,
+                   extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A started server of `backend` on its own new database (files in `tmp`), stopped on exit."""
+    srv = Server(backend=backend, database_url=database_url(backend, tmp, request), workdir=tmp,
+                 extra_env=extra_env or {}).start()
     try:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One running server per backend, shared by the whole session."""
+    with running_server(request, request.param, tmp_path_factory.mktemp(f"server-{request.param}")) as srv:
+        yield srv
 
 
 @pytest.fixture
 def fresh_server(request: pytest.FixtureRequest, server: Server, tmp_path: Path) -> Iterator[Server]:
     """A server of the same backend on its own empty database, for tests that restart or count things."""
-    srv = Server(backend=server.backend, database_url=database_url(server.backend, tmp_path, request),
-                 workdir=tmp_path).start()
-    try:
+    with running_server(request, server.backend, tmp_path) as srv:
         yield srv
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """A local webhook endpoint shared by a module's tests (they tell their deliveries apart)."""
+    rec = Receiver()
+    try:
+        yield rec
     finally:
-        srv.stop()
+        rec.close()
 
 
 def make_sdk(server: Server, api_key: str | None = None) -> AgentMail:

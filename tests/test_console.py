@@ -34,7 +34,7 @@ import pytest
 from agentmail_server.console import CONTENT_SECURITY_POLICY
 from agentmail_server.schemas.webhooks import ListWebhookAttemptsResponse, ListWebhookDeliveriesResponse
 
-from .conftest import database_url, make_http
+from .conftest import make_http, running_server
 from .mail_helpers import build, send_raw, wait_for, wait_messages
 from .server import Server
 from .webhook_helpers import new_organization
@@ -57,25 +57,11 @@ SECURITY_HEADERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    rec = Receiver()
-    try:
-        yield rec
-    finally:
-        rec.close()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def console_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Webhooks may target the local receiver (plain http, 127.0.0.1) and retry within a second."""
-    tmp = tmp_path_factory.mktemp(f"console-{request.param}")
-    srv = Server(backend=request.param, database_url=database_url(request.param, tmp, request), workdir=tmp,
-                 extra_env=HOOK_ENV).start()
-    try:
+    with running_server(request, request.param, tmp_path_factory.mktemp(f"console-{request.param}"), HOOK_ENV) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

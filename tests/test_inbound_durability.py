@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from agentmail.inboxes import CreateInboxRequest
 
-from .conftest import database_url, make_http, make_sdk
+from .conftest import make_http, make_sdk, running_server
 from .mail_helpers import build, crlf, wait_for
 from .server import Server
 
@@ -24,10 +24,8 @@ PER_SENDER = 40
 
 @pytest.fixture
 def crash_server(request: pytest.FixtureRequest, server: Server, tmp_path: Path) -> Iterator[Server]:
-    srv = Server(backend=server.backend, database_url=database_url(server.backend, tmp_path, request),
-                 workdir=tmp_path, extra_env={"AGENTMAIL_JOB_LEASE_SECONDS": "2"}).start()
-    yield srv
-    srv.stop()
+    with running_server(request, server.backend, tmp_path, {"AGENTMAIL_JOB_LEASE_SECONDS": "2"}) as srv:
+        yield srv
 
 
 def _all_message_ids(http, inbox: str) -> list[str]:

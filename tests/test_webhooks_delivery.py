@@ -25,7 +25,7 @@ from agentmail_server.events.frames import wire_body
 from agentmail_server.events.webhooks import Sender
 from agentmail_server.schemas.messages import MessageReceivedEvent
 
-from .conftest import database_url, make_http, make_sdk
+from .conftest import make_http, make_sdk, running_server
 from .mail_helpers import build, send_raw, wait_for, wait_messages
 from .server import Server
 from .webhook_helpers import deliveries, new_organization
@@ -40,24 +40,10 @@ HOOK_ENV = {
 }
 
 
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    rec = Receiver()
-    try:
-        yield rec
-    finally:
-        rec.close()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def hook_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp(f"hooks-{request.param}")
-    srv = Server(backend=request.param, database_url=database_url(request.param, tmp, request), workdir=tmp,
-                 extra_env=HOOK_ENV).start()
-    try:
+    with running_server(request, request.param, tmp_path_factory.mktemp(f"hooks-{request.param}"), HOOK_ENV) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @dataclass

@@ -26,6 +26,7 @@ BASE_ENV = {
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
+    """Per test, unlike conftest's: these tests script and count every request to a fixed path."""
     rec = Receiver()
     try:
         yield rec
