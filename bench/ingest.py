@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
-
-import asyncpg
 
 from . import mail
 from .env import Workspace, latency_summary, load, log, postgres_available, ratio
@@ -26,23 +23,7 @@ def make_messages(prefix: str, count: int, size: int) -> list[bytes]:
 
 def processed_count(server: Agentmail) -> int:
     """Inbound transactions fully processed (parsed, threaded, event emitted): read straight from the DB."""
-    sql = "SELECT count(*) FROM inbound_mail WHERE processed_at IS NOT NULL"
-    if server.backend == "sqlite":
-        path = server.database_url.split("///", 1)[1]
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        try:
-            return int(conn.execute(sql).fetchone()[0])
-        finally:
-            conn.close()
-
-    async def count() -> int:
-        conn = await asyncpg.connect(server.database_url.replace("+asyncpg", ""), timeout=10)
-        try:
-            return int(await conn.fetchval(sql))
-        finally:
-            await conn.close()
-
-    return asyncio.run(count())
+    return int(server.query("SELECT count(*) FROM inbound_mail WHERE processed_at IS NOT NULL")[0][0])
 
 
 def _run(port: int, msgs: list[bytes], sessions: int, warmup: int) -> IngestResult:

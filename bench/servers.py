@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import secrets
 import shutil
+import sqlite3
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import asyncpg
 import httpx
 
 from . import profile
@@ -52,6 +55,25 @@ class Agentmail:
                 self.database_url = f"sqlite+aiosqlite:///{self.workdir / 'agentmail.db'}"
             else:
                 self.database_name, self.database_url = self.ws.postgres_database()
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Rows of `sql` read straight from the server's database (read-only on SQLite), beside the server."""
+        if self.backend == "sqlite":
+            path = self.database_url.split("///", 1)[1]
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+            try:
+                return conn.execute(sql).fetchall()
+            finally:
+                conn.close()
+
+        async def fetch() -> list[tuple[Any, ...]]:
+            conn = await asyncpg.connect(self.database_url.replace("+asyncpg", ""), timeout=10)
+            try:
+                return [tuple(row) for row in await conn.fetch(sql)]
+            finally:
+                await conn.close()
+
+        return asyncio.run(fetch())
 
     @property
     def base_url(self) -> str:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import statistics
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import httpx
 
 from agentmail_server.events import signing
@@ -52,24 +50,13 @@ class Receiver:
 
 def event_times(server: Agentmail) -> dict[str, float]:
     """event_id → created_at (epoch seconds) of every event, read straight from the database."""
-    sql = "SELECT event_id, created_at FROM events"
-    if server.backend == "sqlite":
-        path = server.database_url.split("///", 1)[1]
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        try:
-            rows = conn.execute(sql).fetchall()
-        finally:
-            conn.close()
-        return {eid: datetime.fromisoformat(str(at)).replace(tzinfo=UTC).timestamp() for eid, at in rows}
+    return {event_id: _epoch(at) for event_id, at in server.query("SELECT event_id, created_at FROM events")}
 
-    async def fetch() -> dict[str, float]:
-        conn = await asyncpg.connect(server.database_url.replace("+asyncpg", ""), timeout=10)
-        try:
-            return {r["event_id"]: r["created_at"].timestamp() for r in await conn.fetch(sql)}
-        finally:
-            await conn.close()
 
-    return asyncio.run(fetch())
+def _epoch(value: Any) -> float:
+    # PostgreSQL gives aware datetimes; SQLite the stored text, which is UTC.
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
 def wait_for(receiver_count: Any, target: int, timeout: float) -> None:
@@ -79,23 +66,7 @@ def wait_for(receiver_count: Any, target: int, timeout: float) -> None:
 
 
 def delivered_count(server: Agentmail) -> int:
-    sql = "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'"
-    if server.backend == "sqlite":
-        path = server.database_url.split("///", 1)[1]
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        try:
-            return int(conn.execute(sql).fetchone()[0])
-        finally:
-            conn.close()
-
-    async def count() -> int:
-        conn = await asyncpg.connect(server.database_url.replace("+asyncpg", ""), timeout=10)
-        try:
-            return int(await conn.fetchval(sql))
-        finally:
-            await conn.close()
-
-    return asyncio.run(count())
+    return int(server.query("SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'")[0][0])
 
 
 def sustained(times: list[float]) -> dict[str, Any]:
