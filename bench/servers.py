@@ -27,8 +27,25 @@ MAILDEV_BIN = BENCH / "node" / "node_modules" / "maildev" / "bin" / "maildev"
 # --- agentmail-server ---------------------------------------------------------------------------
 
 
+class Spawned:
+    """The process side of a server started with `Workspace.spawn`: its pid and stop()."""
+
+    ws: Workspace
+    child: Child | None
+
+    @property
+    def pid(self) -> int:
+        assert self.child is not None
+        return self.child.pid
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.ws.stop(self.child)
+            self.child = None
+
+
 @dataclass
-class Agentmail:
+class Agentmail(Spawned):
     """`python -m agentmail_server serve`, configured only through AGENTMAIL_* variables."""
 
     ws: Workspace
@@ -79,11 +96,6 @@ class Agentmail:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    @property
-    def pid(self) -> int:
-        assert self.child is not None
-        return self.child.pid
-
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMAIL_")}
         env.update({
@@ -124,9 +136,7 @@ class Agentmail:
         raise RuntimeError(f"agentmail-server did not become healthy:\n{self.child.tail()}")
 
     def stop(self) -> None:
-        if self.child is not None:
-            self.ws.stop(self.child)
-            self.child = None
+        super().stop()
         if self.profiler is not None:
             try:
                 self.profiler.wait(timeout=60)  # py-spy writes its file once the process is gone
@@ -162,7 +172,7 @@ class Agentmail:
 
 
 @dataclass
-class Bare:
+class Bare(Spawned):
     """A bare aiosmtpd + uvicorn/FastAPI process: the ceiling of our stack (see bench/bare.py)."""
 
     ws: Workspace
@@ -176,11 +186,6 @@ class Bare:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    @property
-    def pid(self) -> int:
-        assert self.child is not None
-        return self.child.pid
-
     def start(self) -> Bare:
         workdir = self.ws.dir(self.name)
         self.child = self.ws.spawn(
@@ -193,17 +198,12 @@ class Bare:
         wait_port(self.smtp_port, 30, self.child.proc)
         return self
 
-    def stop(self) -> None:
-        if self.child is not None:
-            self.ws.stop(self.child)
-            self.child = None
-
 
 # --- maildev (npm) ------------------------------------------------------------------------------
 
 
 @dataclass
-class Maildev:
+class Maildev(Spawned):
     ws: Workspace
     name: str = "maildev"
     mail_dir: Path | None = None
@@ -219,11 +219,6 @@ class Maildev:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
 
-    @property
-    def pid(self) -> int:
-        assert self.child is not None
-        return self.child.pid
-
     def start(self) -> Maildev:
         workdir = self.ws.dir(self.name)
         self.mail_dir = self.mail_dir or workdir / "mail"
@@ -238,11 +233,6 @@ class Maildev:
         wait_port(self.smtp_port, 30, self.child.proc)
         wait_port(self.web_port, 30, self.child.proc)
         return self
-
-    def stop(self) -> None:
-        if self.child is not None:
-            self.ws.stop(self.child)
-            self.child = None
 
 
 # --- Postfix (Debian package), one instance confined to the workspace ---------------------------
