@@ -16,7 +16,6 @@ import os
 import queue
 import shutil
 import struct
-import subprocess
 import threading
 import time
 import uuid
@@ -36,6 +35,7 @@ from agentmail_server.schemas.webhooks import ListWebhookAttemptsResponse, ListW
 
 from .conftest import make_http, running_server
 from .mail_helpers import build, send_raw, wait_for, wait_messages
+from .node_lines import NodeLines
 from .server import Server
 from .webhook_helpers import new_organization
 from .webhook_receiver import Receiver
@@ -431,21 +431,11 @@ def _node() -> str:
     return node
 
 
-class Browser:
+class Browser(NodeLines):
     """The Node driver, read line by line."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        self.process = subprocess.Popen([_node(), str(SCRIPT), json.dumps(config)], cwd=NODE_DIR,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.startswith("{"):
-                self.lines.put(json.loads(line))
+        super().__init__([_node(), str(SCRIPT), json.dumps(config)], NODE_DIR)
 
     def until(self, kind: str, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -467,11 +457,6 @@ class Browser:
 
     def steps(self) -> dict[str, dict[str, Any]]:
         return {item["name"]: item for item in self.seen if item["kind"] == "step"}
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=10)
 
 
 class Tracker:

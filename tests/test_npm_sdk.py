@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
-import queue
 import shutil
-import subprocess
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .mail_helpers import wait_for
+from .node_lines import NodeLines
 from .test_websocket import deliver, new_inbox
 
 NODE_DIR = Path(__file__).parent / "node"
@@ -32,19 +29,9 @@ def _node() -> str:
     return node
 
 
-class NodeClient:
+class NodeClient(NodeLines):
     def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen([_node(), str(SCRIPT), *args], cwd=NODE_DIR, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.startswith("{"):
-                self.lines.put(json.loads(line))
+        super().__init__([_node(), str(SCRIPT), *args], NODE_DIR)
 
     def until(self, predicate: Any, timeout: float = 20) -> dict[str, Any]:
         def found() -> dict[str, Any] | None:
@@ -58,11 +45,6 @@ class NodeClient:
             self.process.kill()
             _, err = self.process.communicate(timeout=5)
             raise AssertionError(f"seen: {self.seen}\nstderr: {err}") from None
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.communicate(timeout=5)
 
 
 def test_npm_sdk_receives_events(server, http):
