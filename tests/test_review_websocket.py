@@ -23,7 +23,7 @@ from agentmail_server.services.principal import Principal
 from .conftest import make_http
 from .server import Server
 from .test_websocket import Raw, new_inbox
-from .test_websocket_hub import drain, emit, hub_for, principal, row_id, subscribed
+from .test_websocket_hub import drain, drain_replay, emit, hub_for, principal, row_id, subscribed
 
 # --- 4. replies a client never reads ----------------------------------------------------------
 
@@ -131,12 +131,7 @@ async def test_replay_remembers_only_ids_that_live_events_can_have(db: Database)
     conn.release_live = spy  # type: ignore[method-assign]
     hub.hold(conn)
     replay = asyncio.create_task(hub.replay(conn, await row_id(db, first)))
-    got: list[str] = []
-    while not replay.done() or not conn.queue.empty():
-        got += drain(conn)
-        await asyncio.sleep(0.005)
-    await replay
-    assert got == history
+    assert await drain_replay(conn, replay) == history
     assert skipped == [set()]  # all of it older than anything live
 
 
@@ -155,13 +150,7 @@ async def test_replay_hand_over_stays_exact_with_the_floor(db: Database) -> None
         await asyncio.sleep(0.01)
     live = await emit(db, who, 3)
     await hub.sync()  # held; the replay reads them too once the client catches up
-    got: list[str] = []
-    while not replay.done() or not conn.queue.empty():
-        got += drain(conn)
-        await asyncio.sleep(0.01)
-    await replay
-    got += drain(conn)
-    assert got == history + live
+    assert await drain_replay(conn, replay) == history + live
 
 
 async def test_since_replay_resends_rows_committed_out_of_order(pg_db: Database) -> None:

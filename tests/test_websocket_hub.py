@@ -60,6 +60,16 @@ def drain(conn: Connection) -> list[str]:
     return out
 
 
+async def drain_replay(conn: Connection, replay: asyncio.Task[None]) -> list[str]:
+    """Read `conn` like a client while `replay` runs, and what is left once it is done."""
+    got: list[str] = []
+    while not replay.done() or not conn.queue.empty():
+        got += drain(conn)
+        await asyncio.sleep(0.01)
+    await replay
+    return got + drain(conn)
+
+
 async def row_id(db: Database, event_id: str) -> int:
     async with db.read() as session:
         return int(await session.scalar(select(Event.id).where(Event.event_id == event_id)))
@@ -146,13 +156,7 @@ async def test_replay_hand_over_is_exact(db: Database) -> None:
     live = await emit(db, who, 3)
     await hub.sync()  # dispatched while the replay still runs: held, not queued
     assert conn.queue.qsize() == 3 and not conn.closed
-    got: list[str] = []
-    while not replay.done() or not conn.queue.empty():
-        got += drain(conn)
-        await asyncio.sleep(0.01)
-    await replay
-    got += drain(conn)
-    assert got == history + live
+    assert await drain_replay(conn, replay) == history + live
     more = await emit(db, who, 1)
     await hub.sync()
     assert drain(conn) == more
