@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from email.utils import parseaddr
 
 import pytest
+import quotequail
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mailparser_reply.parser import EmailMessage
 
 from agentmail_server.mail import extract
 from agentmail_server.mail.extract import extract_html, extract_text
@@ -848,7 +850,7 @@ def test_extract_none_and_library_failures(monkeypatch: pytest.MonkeyPatch) -> N
     def boom(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("library bug")
 
-    monkeypatch.setattr(extract.quotequail, "quote", boom)
+    monkeypatch.setattr(extract, "join_wrapped_lines", boom)
     monkeypatch.setattr(extract.quotequail, "quote_html", boom)
     text = "New\n\nOn Mon, Jan 6, 2025 Alice <a@x.com> wrote:\n> old\n"
     assert extract_text(text) == text
@@ -879,6 +881,51 @@ def test_adversarial_reply_text_stays_fast() -> None:
     started = time.monotonic()
     assert extract_text(hostile) == hostile.rstrip()
     assert time.monotonic() - started < 5
+
+
+# The fast searches in extract.py must answer exactly what the libraries' own searches answer.
+
+def _library_quote_cut(probe: list[str]) -> int | None:
+    parts = quotequail.quote("\n".join(probe), limit=len(probe) + 1, quote_intro_line=True)
+    return None if len(parts) < 2 else len(probe) - (parts[1][1].count("\n") + 1)
+
+
+_HEADER_REGEX = EmailMessage(text="", languages=list(extract.LANGUAGES)).HEADER_REGEX
+_REPLY_LINES = [
+    "On Mon, Jan 6, 2025 at 10:00 AM Alice <a@x.com> wrote:", "On Mon, Jan 6, 2025 at 10:00 AM Alice",
+    "<a@x.com> wrote:", "> On Tue Bob wrote:", "Am 6. Jan. schrieb Alice:", "Le lun. 6 janv. Alice a écrit :",
+    "2025/1/6 Alice <a@x.com>", "---------- Forwarded message ---------", "Begin forwarded message:",
+    "________________________________", "-----Original Message-----", "From: Bob <b@x.com>", "Sent: Monday",
+    "To: Alice", "Subject: Re: x", "Von: Alice", "Gesendet: Montag", "An: Bob", "发件人: Alice", "主题: 会议",
+    "xx-----Oprindelig meddelelse-----", "-----Oprindelig meddelelse-----", "Fra: Bob", "Til: Alice",
+    "Emne: Hej", "> quoted", ">", "", "  ", "Hello there.", "Thanks,", "-- ", "Sent from my iPhone",
+    "a:b", "http://example.com/x", "Data: 5GB", "*From:* Bob", "> > From: Bob",
+]
+
+
+@pytest.mark.parametrize("text", [t for t, _ in REPLIES_TEXT]
+                         + [p.text for p in (parse(raw) for _, raw in CORPUS) if p.text] + [
+    # The Danish header may start mid-line, at its separator; a wrapped attribution; quoted headers.
+    "Tak.\nxx-----Oprindelig meddelelse-----\nFra: Bob\nTil: Alice\nEmne: Hej\n\nold",
+    "Ok.\n\nOn Mon, Jan 6, 2025 at 10:00 AM Alice\n<a@x.com> wrote:\n> old",
+    "Ok.\n> > From: Bob\n> > Sent: Monday\n> > To: Alice\n",
+])
+def test_fast_quote_searches_agree_with_the_libraries(text: str) -> None:
+    probe = text.replace("\r\n", "\n").split("\n")
+    assert extract._quotequail_cut(probe) == _library_quote_cut(probe)
+    joined = "\n".join(line.strip() for line in probe)
+    assert [m.span() for m in extract._header_matches(_HEADER_REGEX, joined)] == [
+        m.span() for m in _HEADER_REGEX.finditer(joined)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_REPLY_LINES), st.text(max_size=30)), max_size=25))
+def test_fast_quote_searches_agree_on_random_lines(lines: list[str]) -> None:
+    probe = "\n".join(lines).split("\n")
+    assert extract._quotequail_cut(probe) == _library_quote_cut(probe)
+    text = "\n".join(lines)
+    assert [m.span() for m in extract._header_matches(_HEADER_REGEX, text)] == [
+        m.span() for m in _HEADER_REGEX.finditer(text)]
 
 
 # --------------------------------------------------------------------------------------------
