@@ -15,8 +15,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from . import sqlite_driver
 
 
 def _json_dumps(value: Any) -> str:
@@ -25,9 +27,11 @@ def _json_dumps(value: Any) -> str:
 
 
 def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
+    parsed = make_url(url)
+    args, kwargs = parsed.get_dialect()().create_connect_args(parsed)
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=0, pool_timeout=60, connect_args={"timeout": 30},
-        json_serializer=_json_dumps,
+        url, pool_size=pool_size, max_overflow=0, pool_timeout=60, json_serializer=_json_dumps,
+        async_creator=sqlite_driver.connector(*args, **{**kwargs, "timeout": 30}),
     )
 
     @event.listens_for(engine.sync_engine, "connect")

@@ -1,0 +1,110 @@
+"""aiosqlite connections that cost one thread round trip per statement instead of four.
+
+SQLAlchemy's aiosqlite adapter opens a cursor, executes, fetches and closes it as four separate
+calls, and aiosqlite runs each on its connection's thread: four hand-offs between the event loop
+and that thread per statement (each a queue put, a thread wake-up and a loop wake-up through its
+self-pipe). On this workload that hand-off, not SQLite, was most of a statement's cost: a
+processed inbound message runs about twenty statements. Here a cursor's `execute` runs the
+statement, reads all its rows and closes the sqlite3 cursor in one call on the thread; the adapter
+then reads the buffered rows without another hop. Everything else (transactions, errors, the
+thread) is aiosqlite's own. The adapter's server-side cursors are not used by this project.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Any
+
+import aiosqlite
+
+_Result = tuple[Any, int, int | None, list[Any]]
+
+
+def _run(conn: sqlite3.Connection, sql: str, parameters: Sequence[Any] | None) -> _Result:
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql, parameters if parameters is not None else ())
+        rows = cursor.fetchall() if cursor.description else []
+        return cursor.description, cursor.rowcount, cursor.lastrowid, rows
+    finally:
+        cursor.close()
+
+
+def _run_many(conn: sqlite3.Connection, sql: str, seq_of_parameters: Iterable[Sequence[Any]]) -> _Result:
+    cursor = conn.cursor()
+    try:
+        cursor.executemany(sql, seq_of_parameters)
+        return cursor.description, cursor.rowcount, cursor.lastrowid, []
+    finally:
+        cursor.close()
+
+
+class BufferedCursor:
+    """The part of aiosqlite's Cursor that SQLAlchemy's adapter uses, with rows read at execute."""
+
+    __slots__ = ("_connection", "_rows", "arraysize", "description", "lastrowid", "rowcount")
+
+    def __init__(self, connection: OneHopConnection) -> None:
+        self._connection = connection
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self.arraysize = 1
+        self._rows: list[Any] = []
+
+    async def __aenter__(self) -> BufferedCursor:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._rows = []
+
+    async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> BufferedCursor:
+        self.description, self.rowcount, self.lastrowid, self._rows = await self._connection.call(
+            _run, sql, parameters)
+        return self
+
+    async def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]]) -> BufferedCursor:
+        self.description, self.rowcount, self.lastrowid, self._rows = await self._connection.call(
+            _run_many, sql, list(seq_of_parameters))
+        return self
+
+    async def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        count = self.arraysize if size is None else size
+        rows, self._rows = self._rows[:count], self._rows[count:]
+        return rows
+
+    async def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    async def close(self) -> None:
+        self._rows = []
+
+
+class OneHopConnection(aiosqlite.Connection):
+    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        # As SQLAlchemy does for the connections it opens itself: a forgotten connection must not
+        # keep the process alive.
+        self._thread.daemon = True
+
+    def cursor(self) -> BufferedCursor:  # type: ignore[override]
+        return BufferedCursor(self)
+
+    async def call(self, fn: Callable[..., _Result], *args: Any) -> _Result:
+        """Run `fn(sqlite3_connection, *args)` on the connection's thread."""
+        return await self._execute(lambda: fn(self._conn, *args))
+
+
+def connector(*args: Any, **kwargs: Any) -> Callable[[], Any]:
+    """An `async_creator` for create_async_engine: sqlite3.connect(*args, **kwargs) behind OneHopConnection."""
+
+    async def create() -> OneHopConnection:
+        return await OneHopConnection(partial(sqlite3.connect, *args, **kwargs))
+
+    return create
