@@ -13,6 +13,8 @@ heard only if the jobs commit). Workers also poll, so a lost wake-up only adds l
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -125,6 +127,36 @@ async def finish(db: Database, job: Job) -> None:
         await session.execute(
             update(Job).where(Job.id == job.id).values(status="done", finished_at=utcnow(), locked_until=None)
         )
+
+
+@dataclass
+class Running:
+    """The job a runner is running in this context, and whether its handler has finished it."""
+
+    job: Job
+    finished: bool = False
+
+
+RUNNING: ContextVar[Running | None] = ContextVar("agentmail_running_job", default=None)
+
+
+async def finish_in(session: AsyncSession) -> None:
+    """Mark the job being run as done inside the handler's own last transaction.
+
+    Saves the runner's separate finishing transaction (on SQLite, a commit and its fsync) and
+    leaves no window where the work is committed but the job is not. Outside a runner (a handler
+    called directly) it does nothing.
+    """
+    running = RUNNING.get()
+    if running is None:
+        return
+    await session.execute(update(Job).where(Job.id == running.job.id)
+                          .values(status="done", finished_at=utcnow(), locked_until=None))
+
+    def _committed(_session: Session) -> None:
+        running.finished = True
+
+    sa_event.listen(session.sync_session, "after_commit", _committed, once=True)
 
 
 async def retry_later(db: Database, job: Job, error: str, *, delay: timedelta | None,

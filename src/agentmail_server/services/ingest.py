@@ -13,6 +13,7 @@ from dns.asyncresolver import Resolver
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..db import queue
 from ..db.engine import Database
 from ..db.tables import Blob, InboundMail, Inbox, Message
 from ..db.types import utcnow
@@ -86,7 +87,8 @@ async def process_inbound(db: Database, inbound_id: str, config: InboundConfig) 
             await db.serialize(session, f"inbox:{address}")
             await _deliver(session, delivery, address, config.default_domain)
             if i == len(addresses) - 1:
-                # Done with the last delivery's commit: one transaction (one fsync) less per message.
+                # Done (and the job finished) with the last delivery's commit: fewer transactions,
+                # and fsyncs, per message.
                 await _mark_processed(session, inbound_id)
     if not addresses:
         async with db.write() as session:
@@ -95,6 +97,7 @@ async def process_inbound(db: Database, inbound_id: str, config: InboundConfig) 
 
 async def _mark_processed(session: AsyncSession, inbound_id: str) -> None:
     await session.execute(update(InboundMail).where(InboundMail.id == inbound_id).values(processed_at=utcnow()))
+    await queue.finish_in(session)
 
 
 async def _deliver(session: AsyncSession, delivery: Delivery, address: str, default_domain: str) -> None:

@@ -112,6 +112,8 @@ class JobRunner:
 
     async def _run(self, job: Any) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(job))
+        running = queue.Running(job)
+        token = queue.RUNNING.set(running)
         try:
             await self.handlers[job.kind](job.payload)
         except asyncio.CancelledError:
@@ -128,7 +130,10 @@ class JobRunner:
                 await queue.retry_later(self.db, job, repr(exc), delay=None if final else backoff(job.attempts))
             return
         finally:
+            queue.RUNNING.reset(token)
             heartbeat.cancel()
+        if running.finished:
+            return
         try:
             await queue.finish(self.db, job)
         except Exception:
