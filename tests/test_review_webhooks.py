@@ -21,6 +21,8 @@ from agentmail_server.db import migrate
 from agentmail_server.db.engine import Database
 from agentmail_server.db.tables import Webhook, WebhookAttempt, WebhookDelivery
 from agentmail_server.db.types import utcnow
+from agentmail_server.events import listen
+from agentmail_server.events.bus import BUS
 from agentmail_server.events.outbox import emit_event
 from agentmail_server.events.webhooks import Claimed, Dispatcher, Outcome, Sender, claim, record
 from agentmail_server.services import api_keys, organizations, webhooks
@@ -323,3 +325,43 @@ def test_a_polling_read_does_not_block_new_events_but_reads_take_turns(pg_url: s
 ])
 def test_is_public_address(address: str, public: bool):
     assert is_public_address(ipaddress.ip_address(address)) is public
+
+
+async def test_the_dispatcher_is_woken_only_by_events_that_made_deliveries(db: Database):
+    """It used to claim (a write transaction) after every committed event, webhooks or not."""
+    who = await _principal(db)
+    everything, deliveries = BUS.subscribe(), BUS.subscribe(deliveries_only=True)
+    relayed = BUS.subscribe(deliveries_only=True)
+    listener = listen.Listener(db) if db.dialect == "postgresql" else None
+    try:
+        if listener is not None:
+            await listener.start()
+        await _emit(db, who)  # no webhook in this organization
+        assert await asyncio.wait_for(everything.get(), 5)
+        await asyncio.sleep(0.3)  # on PostgreSQL, the NOTIFY is heard as well
+        assert deliveries.empty() and relayed.empty()
+
+        await webhooks.create_webhook(db, who, _settings(db), url="http://127.0.0.1:9/x",
+                                      event_types=["message.sent"], client_id=None, headers=None)
+        await _emit(db, who)
+        row = await asyncio.wait_for(deliveries.get(), 5)
+        if listener is not None:  # the same id again, through NOTIFY, which says there are deliveries
+            assert await asyncio.wait_for(deliveries.get(), 5) == row
+    finally:
+        if listener is not None:
+            await listener.stop()
+        for queue in (everything, deliveries, relayed):
+            BUS.unsubscribe(queue)
+
+
+def test_notifications_without_a_delivery_count_wake_the_dispatcher() -> None:
+    """A bare row id (an older process) may have made deliveries; "id:0" did not."""
+    queue = BUS.subscribe(deliveries_only=True)
+    try:
+        listen.Listener._notified(None, 0, "agentmail_events", "7")
+        listen.Listener._notified(None, 0, "agentmail_events", "8:0")
+        listen.Listener._notified(None, 0, "agentmail_events", "9:2")
+        listen.Listener._notified(None, 0, "agentmail_events", "x:1")
+        assert [queue.get_nowait() for _ in range(queue.qsize())] == [7, 9]
+    finally:
+        BUS.unsubscribe(queue)

@@ -13,19 +13,24 @@ from collections.abc import Iterable
 
 class LocalBus:
     def __init__(self) -> None:
-        self._queues: set[asyncio.Queue[int]] = set()
+        # Each queue, and whether it wants only events that created webhook deliveries.
+        self._queues: dict[asyncio.Queue[int], bool] = {}
 
-    def subscribe(self) -> asyncio.Queue[int]:
+    def subscribe(self, *, deliveries_only: bool = False) -> asyncio.Queue[int]:
         queue: asyncio.Queue[int] = asyncio.Queue()
-        self._queues.add(queue)
+        self._queues[queue] = deliveries_only
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[int]) -> None:
-        self._queues.discard(queue)
+        self._queues.pop(queue, None)
 
-    def publish(self, event_ids: Iterable[int]) -> None:
+    def publish(self, event_ids: Iterable[int], *, deliveries: bool = True) -> None:
+        """`deliveries`: whether the events may have webhook deliveries to make (True when unknown,
+        e.g. events committed by another process)."""
         ids = list(event_ids)
-        for queue in list(self._queues):
+        for queue, deliveries_only in list(self._queues.items()):
+            if deliveries_only and not deliveries:
+                continue
             for event_id in ids:
                 queue.put_nowait(event_id)
 

@@ -118,12 +118,15 @@ class Listener:
 
     @staticmethod
     def _notified(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        # "<row id>:<webhook deliveries it made>", or a bare row id (deliveries unknown).
+        row, _, deliveries = payload.partition(":")
         try:
-            row_id = int(payload)
+            row_id = int(row)
+            made = int(deliveries) if deliveries else None
         except ValueError:
             log.warning("ignoring malformed %s notification %r", NOTIFY_CHANNEL, payload)
             return
-        BUS.publish([row_id])
+        BUS.publish([row_id], deliveries=made is None or made > 0)
 
     @staticmethod
     def _jobs_notified(_conn: Any, _pid: int, _channel: str, payload: str) -> None:

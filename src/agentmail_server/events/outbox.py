@@ -16,6 +16,7 @@ from .bus import BUS
 
 NOTIFY_CHANNEL = "agentmail_events"
 _PENDING = "agentmail.committed_events"
+_DELIVERIES = "agentmail.committed_deliveries"
 
 
 async def emit_event(
@@ -33,14 +34,16 @@ async def emit_event(
                   inbox_id=inbox_id, payload=payload)
     session.add(event)
     await session.flush()
-    await webhooks.fan_out(session, event)
+    deliveries = await webhooks.fan_out(session, event)
     if session.bind.dialect.name == "postgresql":
-        await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, str(event.id))))
-    _publish_after_commit(session.sync_session, event.id)
+        await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, f"{event.id}:{deliveries}")))
+    _publish_after_commit(session.sync_session, event.id, deliveries=deliveries > 0)
     return event
 
 
-def _publish_after_commit(session: Session, event_row_id: int) -> None:
+def _publish_after_commit(session: Session, event_row_id: int, *, deliveries: bool) -> None:
+    if deliveries:
+        session.info[_DELIVERIES] = True
     pending = session.info.setdefault(_PENDING, [])
     if not pending:
         sa_event.listen(session, "after_commit", _after_commit, once=True)
@@ -49,12 +52,13 @@ def _publish_after_commit(session: Session, event_row_id: int) -> None:
 
 
 def _after_commit(session: Session) -> None:
-    BUS.publish(session.info.pop(_PENDING, []))
+    BUS.publish(session.info.pop(_PENDING, []), deliveries=session.info.pop(_DELIVERIES, False))
     if sa_event.contains(session, "after_rollback", _after_rollback):
         sa_event.remove(session, "after_rollback", _after_rollback)
 
 
 def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_DELIVERIES, None)
     if sa_event.contains(session, "after_commit", _after_commit):
         sa_event.remove(session, "after_commit", _after_commit)

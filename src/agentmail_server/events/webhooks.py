@@ -70,24 +70,27 @@ def matches(sub: Webhook | PollingWebhook, event: Event) -> bool:
     return True
 
 
-async def fan_out(session: AsyncSession, event: Event) -> None:
-    """Create, in the event's own transaction, one pending delivery per matching webhook."""
+async def fan_out(session: AsyncSession, event: Event) -> int:
+    """Create, in the event's own transaction, one pending delivery per matching webhook; how many."""
     now = utcnow()
     webhooks = (await session.scalars(select(Webhook).where(
         Webhook.organization_id == event.organization_id, Webhook.enabled.is_(True)
     ))).all()
+    created = 0
     for webhook in webhooks:
         if matches(webhook, event):
             session.add(WebhookDelivery(
                 webhook_id=webhook.id, event_row_id=event.id, status="pending", attempts=0, next_attempt_at=now,
                 created_at=now,
             ))
+            created += 1
     polling = (await session.scalars(
         select(PollingWebhook).where(PollingWebhook.organization_id == event.organization_id)
     )).all()
     for sub in polling:
         if matches(sub, event):
             session.add(PollingWebhookEvent(polling_webhook_id=sub.id, event_row_id=event.id, created_at=now))
+    return created
 
 
 # --- claiming and recording -------------------------------------------------------------------
@@ -304,7 +307,9 @@ class Dispatcher:
         self._purged_at = 0.0
 
     async def start(self) -> None:
-        self._queue = BUS.subscribe()
+        # Woken only by events that made deliveries (or may have: another process's); claiming is a
+        # write transaction, not worth one per event when most events have no webhook to call.
+        self._queue = BUS.subscribe(deliveries_only=True)
         self._sender = Sender(self.settings)
         self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
 
