@@ -6,12 +6,14 @@ and that thread per statement (each a queue put, a thread wake-up and a loop wak
 self-pipe). On this workload that hand-off, not SQLite, was most of a statement's cost: a
 processed inbound message runs about twenty statements. Here a cursor's `execute` runs the
 statement, reads all its rows and closes the sqlite3 cursor in one call on the thread; the adapter
-then reads the buffered rows without another hop. Everything else (transactions, errors, the
+then reads the buffered rows without another hop. A BEGIN travels with the transaction's first
+statement (a transaction without statements costs no hop at all). Everything else (errors, the
 thread) is aiosqlite's own. The adapter's server-side cursors are not used by this project.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
@@ -20,9 +22,12 @@ from typing import Any
 import aiosqlite
 
 _Result = tuple[Any, int, int | None, list[Any]]
+_BEGIN = re.compile(r"\s*BEGIN\b(?:\s+(?:DEFERRED|IMMEDIATE|EXCLUSIVE))?(?:\s+TRANSACTION)?\s*;?\s*$", re.IGNORECASE)
 
 
-def _run(conn: sqlite3.Connection, sql: str, parameters: Sequence[Any] | None) -> _Result:
+def _run(conn: sqlite3.Connection, begin: str | None, sql: str, parameters: Sequence[Any] | None) -> _Result:
+    if begin is not None:
+        conn.execute(begin)
     cursor = conn.cursor()
     try:
         cursor.execute(sql, parameters if parameters is not None else ())
@@ -32,7 +37,10 @@ def _run(conn: sqlite3.Connection, sql: str, parameters: Sequence[Any] | None) -
         cursor.close()
 
 
-def _run_many(conn: sqlite3.Connection, sql: str, seq_of_parameters: Iterable[Sequence[Any]]) -> _Result:
+def _run_many(conn: sqlite3.Connection, begin: str | None, sql: str,
+              seq_of_parameters: Iterable[Sequence[Any]]) -> _Result:
+    if begin is not None:
+        conn.execute(begin)
     cursor = conn.cursor()
     try:
         cursor.executemany(sql, seq_of_parameters)
@@ -61,6 +69,10 @@ class BufferedCursor:
         self._rows = []
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> BufferedCursor:
+        if not parameters and _BEGIN.match(sql):
+            self._connection.defer_begin(sql)
+            self.description, self.rowcount, self.lastrowid, self._rows = None, -1, None, []
+            return self
         self.description, self.rowcount, self.lastrowid, self._rows = await self._connection.call(
             _run, sql, parameters)
         return self
@@ -92,13 +104,30 @@ class OneHopConnection(aiosqlite.Connection):
         # As SQLAlchemy does for the connections it opens itself: a forgotten connection must not
         # keep the process alive.
         self._thread.daemon = True
+        self._begin: str | None = None
 
     def cursor(self) -> BufferedCursor:  # type: ignore[override]
         return BufferedCursor(self)
 
+    def defer_begin(self, sql: str) -> None:
+        self._begin = sql
+
     async def call(self, fn: Callable[..., _Result], *args: Any) -> _Result:
-        """Run `fn(sqlite3_connection, *args)` on the connection's thread."""
-        return await self._execute(lambda: fn(self._conn, *args))
+        """Run `fn(sqlite3_connection, pending_begin, *args)` on the connection's thread."""
+        begin, self._begin = self._begin, None
+        return await self._execute(lambda: fn(self._conn, begin, *args))
+
+    async def commit(self) -> None:
+        if self._begin is not None:  # nothing ran since BEGIN: there is no transaction to end
+            self._begin = None
+            return
+        await super().commit()
+
+    async def rollback(self) -> None:
+        if self._begin is not None:
+            self._begin = None
+            return
+        await super().rollback()
 
 
 def connector(*args: Any, **kwargs: Any) -> Callable[[], Any]:
