@@ -96,3 +96,72 @@ async def test_finish_in_outside_a_runner_does_nothing(db: Database) -> None:
     async with db.write() as session:
         await queue.finish_in(session)
     assert (await _job(db, job.id)).status == "queued"
+
+
+def test_notify_payload_round_trip() -> None:
+    assert queue.parse_notify_payload(queue.notify_payload({"b": 1, "a": 2})) == {"a": 2, "b": 1}
+    assert queue.parse_notify_payload("process_inbound") is None  # an older process: "some"
+    assert queue.parse_notify_payload("") == {}
+
+
+async def test_one_committed_job_wakes_one_worker(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every worker of the lane used to wake and claim: on SQLite, write transactions that found nothing."""
+    kind = f"test-{uuid.uuid4().hex[:8]}"
+    done = asyncio.Event()
+    claims: list[bool] = []
+    real_claim = queue.claim
+
+    async def claim(database: Database, kinds: list[str], *, lease: timedelta) -> Job | None:
+        job = await real_claim(database, kinds, lease=lease)
+        claims.append(job is not None)
+        return job
+
+    async def handler(_payload: dict[str, Any]) -> None:
+        done.set()
+
+    monkeypatch.setattr(queue, "claim", claim)
+    runner = JobRunner(db, {kind: handler}, concurrency=4, poll_interval=60)
+    runner.start()
+    try:
+        for _ in range(100):  # the four workers' first look, then asleep
+            if len(claims) >= 4:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        claims.clear()
+        async with db.write() as session:
+            queue.enqueue(session, kind, {})
+        await asyncio.wait_for(done.wait(), 5)
+        await asyncio.sleep(0.3)
+        # The woken worker took it and looked once more; the other three slept on.
+        assert claims == [True, False]
+    finally:
+        await runner.stop()
+
+
+async def test_a_job_committed_during_a_claim_is_not_left_for_the_poll(db: Database,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    kind = f"test-{uuid.uuid4().hex[:8]}"
+    done = asyncio.Event()
+    real_claim = queue.claim
+    raced = False
+
+    async def claim(database: Database, kinds: list[str], *, lease: timedelta) -> Job | None:
+        nonlocal raced
+        job = await real_claim(database, kinds, lease=lease)
+        if not raced:  # the claim looked before this commit, and the only worker is not idle now
+            raced = True
+            async with db.write() as session:
+                queue.enqueue(session, kind, {})
+        return job
+
+    async def handler(_payload: dict[str, Any]) -> None:
+        done.set()
+
+    monkeypatch.setattr(queue, "claim", claim)
+    runner = JobRunner(db, {kind: handler}, concurrency=1, poll_interval=60)
+    runner.start()
+    try:
+        await asyncio.wait_for(done.wait(), 5)  # not after the 60 s poll
+    finally:
+        await runner.stop()

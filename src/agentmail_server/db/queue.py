@@ -12,7 +12,8 @@ heard only if the jobs commit). Workers also poll, so a lost wake-up only adds l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,24 +30,24 @@ from .types import utcnow
 
 NOTIFY_CHANNEL = "agentmail_jobs"
 _KINDS = "agentmail.enqueued_kinds"
-# This process's job runners: called with the kinds of jobs just committed (here or, through
-# LISTEN, by another process; an empty list means "any kind").
-_wakers: list[Callable[[Iterable[str]], None]] = []
+# This process's job runners: called with how many jobs of each kind were just committed (here or,
+# through LISTEN, by another process); None means "unknown: any kind, any number".
+Waker = Callable[[Mapping[str, int] | None], None]
+_wakers: list[Waker] = []
 
 
-def add_waker(wake: Callable[[Iterable[str]], None]) -> None:
+def add_waker(wake: Waker) -> None:
     _wakers.append(wake)
 
 
-def remove_waker(wake: Callable[[Iterable[str]], None]) -> None:
+def remove_waker(wake: Waker) -> None:
     if wake in _wakers:
         _wakers.remove(wake)
 
 
-def wake(kinds: Iterable[str]) -> None:
-    kinds = list(kinds)
+def wake(counts: Mapping[str, int] | None) -> None:
     for waker in list(_wakers):
-        waker(kinds)
+        waker(counts)
 
 
 def enqueue(session: AsyncSession, kind: str, payload: dict[str, Any], *, run_at: datetime | None = None) -> Job:
@@ -57,23 +58,38 @@ def enqueue(session: AsyncSession, kind: str, payload: dict[str, Any], *, run_at
 
 
 def _wake_on_commit(session: Session, kind: str) -> None:
-    kinds: set[str] = session.info.setdefault(_KINDS, set())
-    if not kinds:
+    counts: Counter[str] = session.info.setdefault(_KINDS, Counter())
+    if not counts:
         sa_event.listen(session, "before_commit", _notify, once=True)
         sa_event.listen(session, "after_commit", _after_commit, once=True)
         sa_event.listen(session, "after_rollback", _after_rollback, once=True)
-    kinds.add(kind)
+    counts[kind] += 1
+
+
+def notify_payload(counts: Mapping[str, int]) -> str:
+    """The NOTIFY payload: "kind:count,…" (a bare "kind" from an older process means "some")."""
+    return ",".join(f"{kind}:{count}" for kind, count in sorted(counts.items()))
+
+
+def parse_notify_payload(payload: str) -> dict[str, int] | None:
+    counts: dict[str, int] = {}
+    for item in filter(None, payload.split(",")):
+        kind, _, count = item.partition(":")
+        if not count.isdigit():
+            return None
+        counts[kind] = counts.get(kind, 0) + int(count)
+    return counts
 
 
 def _notify(session: Session) -> None:
     # Runs inside the asyncio session's greenlet, so this synchronous execute is awaited there.
-    kinds = session.info.get(_KINDS)
-    if kinds and session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_notify(NOTIFY_CHANNEL, ",".join(sorted(kinds)))))
+    counts = session.info.get(_KINDS)
+    if counts and session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_notify(NOTIFY_CHANNEL, notify_payload(counts))))
 
 
 def _after_commit(session: Session) -> None:
-    wake(session.info.pop(_KINDS, ()))
+    wake(session.info.pop(_KINDS, Counter()))
     if sa_event.contains(session, "after_rollback", _after_rollback):
         sa_event.remove(session, "after_rollback", _after_rollback)
 

@@ -114,7 +114,7 @@ class Listener:
         newest = await conn.fetchval("SELECT max(id) FROM events")
         if newest is not None:
             BUS.publish([int(newest)])
-        queue.wake([])
+        queue.wake(None)
 
     @staticmethod
     def _notified(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
@@ -130,4 +130,4 @@ class Listener:
 
     @staticmethod
     def _jobs_notified(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        queue.wake(kind for kind in payload.split(",") if kind)
+        queue.wake(queue.parse_notify_payload(payload))

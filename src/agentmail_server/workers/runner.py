@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -44,6 +45,25 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=min(2 ** attempt, 600))
 
 
+@dataclass
+class _Lane:
+    """Workers sharing a set of job kinds, and the idle ones' wake-up events."""
+
+    kinds: frozenset[str]
+    workers: int
+    idle: list[asyncio.Event] = field(default_factory=list)
+    # Jobs committed while no worker was idle: a worker's claim running at that moment may not have
+    # seen them, so that many workers about to sleep claim once more (busy ones claim anyway).
+    missed: int = 0
+
+    def wake(self, count: int | None) -> None:
+        woken = len(self.idle) if count is None else min(count, len(self.idle))
+        for _ in range(woken):
+            self.idle.pop(0).set()
+        left = self.workers if count is None else count - woken
+        self.missed = min(self.missed + left, self.workers)
+
+
 class JobRunner:
     def __init__(
         self, db: Database, handlers: dict[str, Handler], *, concurrency: int = 2,
@@ -55,52 +75,62 @@ class JobRunner:
         self.lease = lease
         self.poll_interval = poll_interval
         self.max_attempts = max_attempts
-        # One wake-up per lane, so that work of one kind does not send every worker to the database
-        # (on SQLite each claim queues for the single writer).
-        self._wakes: dict[str, asyncio.Event] = {}
+        # A committed job wakes one idle worker of its lane, not all of them: on SQLite every claim
+        # is a write transaction queued for the single writer, and the extra ones would find nothing.
+        self._lanes: list[_Lane] = []
         self._tasks: list[asyncio.Task[None]] = []
 
-    def wake(self, *kinds: str) -> None:
-        """A hint that work (of `kinds`, or of any kind) was committed; workers also poll, so a lost
-        wake-up only adds latency."""
-        for lane_kinds, event in self._wakes.items():
-            if not kinds or set(kinds) & set(lane_kinds.split(",")):
-                event.set()
+    def wake(self, counts: Mapping[str, int] | None = None) -> None:
+        """A hint that jobs were committed (how many of each kind, or None: unknown); workers also
+        poll, so a lost wake-up only adds latency."""
+        for lane in self._lanes:
+            if counts is None:
+                lane.wake(None)
+            elif count := sum(n for kind, n in counts.items() if kind in lane.kinds):
+                lane.wake(count)
 
     def start(self) -> None:
         lanes: dict[str, tuple[int, list[str]]] = {"": (self.concurrency, [])}
         for kind, handler in self.handlers.items():
             name, workers = getattr(handler, "lane", ("", self.concurrency))
             lanes.setdefault(name, (workers, []))[1].append(kind)
-        self._wakes = {",".join(kinds): asyncio.Event() for _, kinds in lanes.values() if kinds}
-        queue.add_waker(self._woken)
-        self._tasks = [
-            asyncio.create_task(self._worker(kinds, self._wakes[",".join(kinds)]), name=f"jobs-{name or 'main'}-{i}")
-            for name, (workers, kinds) in lanes.items() if kinds for i in range(workers)
-        ]
-
-    def _woken(self, kinds: Iterable[str]) -> None:
-        self.wake(*kinds)
+        self._lanes = []
+        for name, (workers, kinds) in lanes.items():
+            if not kinds:
+                continue
+            lane = _Lane(frozenset(kinds), workers)
+            self._lanes.append(lane)
+            self._tasks += [asyncio.create_task(self._worker(kinds, lane), name=f"jobs-{name or 'main'}-{i}")
+                            for i in range(workers)]
+        queue.add_waker(self.wake)
 
     async def stop(self) -> None:
-        queue.remove_waker(self._woken)
+        queue.remove_waker(self.wake)
         await cancel(*self._tasks)
         self._tasks = []
 
-    async def _worker(self, kinds: list[str], wake: asyncio.Event) -> None:
+    async def _worker(self, kinds: list[str], lane: _Lane) -> None:
+        wake = asyncio.Event()
         while True:
-            # Cleared before looking, so that a wake-up arriving while the claim runs is not lost.
-            wake.clear()
             try:
                 job = await queue.claim(self.db, kinds, lease=self.lease)
             except Exception:
                 log.exception("claiming a job failed")
                 job = None
-            if job is None:
+            if job is not None:
+                await self._run(job)
+                continue
+            if lane.missed:
+                lane.missed -= 1  # committed while this worker was claiming: look again
+                continue
+            wake.clear()
+            lane.idle.append(wake)
+            try:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), self.poll_interval)
-                continue
-            await self._run(job)
+            finally:
+                if wake in lane.idle:
+                    lane.idle.remove(wake)
 
     async def _heartbeat(self, job: Any) -> None:
         # Keeps the lease short (a dead worker's job is retaken within seconds) without letting a
