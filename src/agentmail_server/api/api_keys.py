@@ -19,7 +19,7 @@ from ..services.errors import Invalid
 from ..services.principal import Principal
 from ..services.scoping import scope_for
 from .deps import WireRoute, get_db, get_principal
-from .params import ListParams
+from .params import ListParams, list_params
 
 router = APIRouter(route_class=WireRoute, tags=["api-keys"])
 NO_CONTENT = {"status_code": 204, "response_class": Response}
@@ -76,7 +76,7 @@ async def _delete(db: Database, principal: Principal, api_key_id: str,
 
 @router.get("/v0/api-keys", response_model=ListApiKeysResponse)
 async def list_keys(
-    type: Literal["bearer", "public_key"] | None = Query(None), page: ListParams = Depends(),
+    type: Literal["bearer", "public_key"] | None = Query(None), page: ListParams = Depends(list_params),
     principal: Principal = Depends(get_principal), db: Database = Depends(get_db),
 ) -> ListApiKeysResponse:
     return await _list(db, principal, page, type)
@@ -117,7 +117,7 @@ async def delete_key(
 
 @router.get("/v0/pods/{pod_id}/api-keys", response_model=ListApiKeysResponse)
 async def list_pod_keys(
-    pod_id: str, page: ListParams = Depends(), principal: Principal = Depends(get_principal),
+    pod_id: str, page: ListParams = Depends(list_params), principal: Principal = Depends(get_principal),
     db: Database = Depends(get_db),
 ) -> ListApiKeysResponse:
     return await _list(db, principal, page, None, pod_id=pod_id)
@@ -151,7 +151,7 @@ async def delete_pod_key(
 
 @router.get("/v0/inboxes/{inbox_id}/api-keys", response_model=ListApiKeysResponse)
 async def list_inbox_keys(
-    inbox_id: str, page: ListParams = Depends(), principal: Principal = Depends(get_principal),
+    inbox_id: str, page: ListParams = Depends(list_params), principal: Principal = Depends(get_principal),
     db: Database = Depends(get_db),
 ) -> ListApiKeysResponse:
     return await _list(db, principal, page, None, inbox_id=inbox_id)

@@ -18,7 +18,7 @@ from ..services import domains
 from ..services.domains import DomainEnv
 from ..services.principal import Principal
 from .deps import WireRoute, get_db, get_principal
-from .params import ListParams
+from .params import ListParams, list_params
 
 router = APIRouter(route_class=WireRoute, tags=["domains"])
 NO_CONTENT = {"status_code": 204, "response_class": Response}
@@ -27,7 +27,7 @@ ZONE_FILE = {"responses": {200: {"content": {"text/plain": {"schema": {"type": "
                                  "description": "BIND zone file"}}}
 
 
-def get_env(request: Request) -> DomainEnv:
+async def get_env(request: Request) -> DomainEnv:
     return request.app.state.domain_env  # type: ignore[no-any-return]
 
 
@@ -50,7 +50,7 @@ async def _create(db: Database, principal: Principal, env: DomainEnv, pod_id: st
 
 
 @router.get("/v0/domains", response_model=ListDomainsResponse)
-async def list_domains(page: ListParams = Depends(), principal: Principal = Depends(get_principal),
+async def list_domains(page: ListParams = Depends(list_params), principal: Principal = Depends(get_principal),
                        db: Database = Depends(get_db)) -> ListDomainsResponse:
     return await _list(db, principal, None, page)
 
@@ -107,7 +107,8 @@ async def zone_file(domain_id: str, principal: Principal = Depends(get_principal
 
 
 @router.get("/v0/pods/{pod_id}/domains", response_model=ListDomainsResponse)
-async def list_pod_domains(pod_id: str, page: ListParams = Depends(), principal: Principal = Depends(get_principal),
+async def list_pod_domains(pod_id: str, page: ListParams = Depends(list_params),
+                           principal: Principal = Depends(get_principal),
                            db: Database = Depends(get_db)) -> ListDomainsResponse:
     return await _list(db, principal, pod_id, page)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from ..services.principal import Principal
 from .deps import WireRoute, get_db, get_principal, get_settings
 from .links import signed_url
 from .mail_params import as_utc
-from .params import ListParams, query_list
+from .params import ListParams, list_params, query_list
 from .sending import IDEMPOTENCY_HEADER, attachment_fetcher
 
 router = APIRouter(route_class=WireRoute, tags=["drafts"])
@@ -26,18 +27,23 @@ INBOX = "/v0/inboxes/{inbox_id}/drafts"
 POD = "/v0/pods/{pod_id}/drafts"
 
 
+@dataclass(frozen=True)
 class DraftFilters:
     """labels / before / after (on updated_at) plus the shared paging parameters."""
 
-    def __init__(
-        self, request: Request, page: ListParams = Depends(),
-        labels: list[str] | None = Query(None, description="Drafts carrying all of these labels"),
-        before: datetime | None = Query(None), after: datetime | None = Query(None),
-    ) -> None:
-        self.page = page
-        self.labels = query_list(request, "labels") or []
-        self.before = as_utc(before)
-        self.after = as_utc(after)
+    page: ListParams
+    labels: list[str]
+    before: datetime | None
+    after: datetime | None
+
+
+async def draft_filters(
+    request: Request, page: ListParams = Depends(list_params),
+    labels: list[str] | None = Query(None, description="Drafts carrying all of these labels"),
+    before: datetime | None = Query(None), after: datetime | None = Query(None),
+) -> DraftFilters:
+    return DraftFilters(page=page, labels=query_list(request, "labels") or [], before=as_utc(before),
+                        after=as_utc(after))
 
 
 async def _list(db: Database, principal: Principal, f: DraftFilters, *, pod_id: str | None = None,
@@ -70,7 +76,8 @@ async def _attachment(request: Request, db: Database, principal: Principal, draf
 
 @router.get("/v0/drafts", response_model=ListDraftsResponse)
 async def list_drafts(
-    filters: DraftFilters = Depends(), principal: Principal = Depends(get_principal), db: Database = Depends(get_db)
+    filters: DraftFilters = Depends(draft_filters), principal: Principal = Depends(get_principal),
+    db: Database = Depends(get_db),
 ) -> ListDraftsResponse:
     return await _list(db, principal, filters)
 
@@ -95,7 +102,7 @@ async def get_draft_attachment(
 
 @router.get(POD, response_model=ListDraftsResponse)
 async def list_pod_drafts(
-    pod_id: str, filters: DraftFilters = Depends(), principal: Principal = Depends(get_principal),
+    pod_id: str, filters: DraftFilters = Depends(draft_filters), principal: Principal = Depends(get_principal),
     db: Database = Depends(get_db),
 ) -> ListDraftsResponse:
     return await _list(db, principal, filters, pod_id=pod_id)
@@ -121,7 +128,7 @@ async def get_pod_draft_attachment(
 
 @router.get(INBOX, response_model=ListDraftsResponse)
 async def list_inbox_drafts(
-    inbox_id: str, filters: DraftFilters = Depends(), principal: Principal = Depends(get_principal),
+    inbox_id: str, filters: DraftFilters = Depends(draft_filters), principal: Principal = Depends(get_principal),
     db: Database = Depends(get_db),
 ) -> ListDraftsResponse:
     return await _list(db, principal, filters, inbox_id=inbox_id)

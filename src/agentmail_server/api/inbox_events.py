@@ -9,14 +9,14 @@ from ..schemas.inbox_events import InboxEvent, ListInboxEventsResponse
 from ..services import inbox_events
 from ..services.principal import Principal
 from .deps import WireRoute, get_db, get_principal
-from .params import ListParams
+from .params import ListParams, list_params
 
 router = APIRouter(route_class=WireRoute, tags=["inbox-events"])
 
 
 @router.get("/v0/inboxes/{inbox_id}/events", response_model=ListInboxEventsResponse)
 async def list_inbox_events(
-    inbox_id: str, page: ListParams = Depends(), principal: Principal = Depends(get_principal),
+    inbox_id: str, page: ListParams = Depends(list_params), principal: Principal = Depends(get_principal),
     db: Database = Depends(get_db),
 ) -> ListInboxEventsResponse:
     result = await inbox_events.list_events(db, principal, inbox_id, limit=page.limit,

@@ -18,7 +18,7 @@ from ..schemas.resources import (
 from ..services import inboxes
 from ..services.principal import Principal
 from .deps import WireRoute, get_db, get_principal, get_settings
-from .params import ListParams
+from .params import ListParams, list_params
 
 router = APIRouter(route_class=WireRoute, tags=["inboxes"])
 
@@ -52,7 +52,8 @@ async def _update(db: Database, principal: Principal, inbox_id: str, body: Updat
 
 @router.get("/v0/inboxes", response_model=ListInboxesResponse)
 async def list_inboxes(
-    page: ListParams = Depends(), principal: Principal = Depends(get_principal), db: Database = Depends(get_db)
+    page: ListParams = Depends(list_params),
+                               principal: Principal = Depends(get_principal), db: Database = Depends(get_db)
 ) -> ListInboxesResponse:
     return _listing(await inboxes.list_inboxes(
         db, principal, pod_id=None, limit=page.limit, page_token=page.page_token, ascending=page.ascending
@@ -105,7 +106,7 @@ async def delete_inbox(
 
 @router.get("/v0/pods/{pod_id}/inboxes", response_model=ListInboxesResponse)
 async def list_pod_inboxes(
-    pod_id: str, page: ListParams = Depends(), principal: Principal = Depends(get_principal),
+    pod_id: str, page: ListParams = Depends(list_params), principal: Principal = Depends(get_principal),
     db: Database = Depends(get_db),
 ) -> ListInboxesResponse:
     return _listing(await inboxes.list_inboxes(

@@ -17,7 +17,7 @@ from ..schemas.lists import (
 from ..services import lists
 from ..services.principal import Principal
 from .deps import WireRoute, get_db, get_principal
-from .params import ListParams
+from .params import ListParams, list_params
 
 router = APIRouter(route_class=WireRoute, tags=["lists"])
 NO_CONTENT = {"status_code": 204, "response_class": Response}
@@ -30,7 +30,7 @@ NO_CONTENT = {"status_code": 204, "response_class": Response}
 
 @router.get("/v0/lists/{direction}/{type}", response_model=ListListEntriesResponse)
 async def list_entries(
-    direction: Direction, type: ListType, page: ListParams = Depends(),
+    direction: Direction, type: ListType, page: ListParams = Depends(list_params),
     principal: Principal = Depends(get_principal), db: Database = Depends(get_db),
 ) -> ListListEntriesResponse:
     result = await lists.list_entries(
@@ -94,7 +94,7 @@ async def _create(db: Database, principal: Principal, body: CreateListEntryReque
 
 @router.get("/v0/pods/{pod_id}/lists/{direction}/{type}", response_model=PodListListEntriesResponse)
 async def list_pod_entries(
-    pod_id: str, direction: Direction, type: ListType, page: ListParams = Depends(),
+    pod_id: str, direction: Direction, type: ListType, page: ListParams = Depends(list_params),
     principal: Principal = Depends(get_principal), db: Database = Depends(get_db),
 ) -> PodListListEntriesResponse:
     return await _list(db, principal, page, direction, type, pod_id=pod_id)
@@ -129,7 +129,7 @@ async def delete_pod_entry(
 
 @router.get("/v0/inboxes/{inbox_id}/lists/{direction}/{type}", response_model=PodListListEntriesResponse)
 async def list_inbox_entries(
-    inbox_id: str, direction: Direction, type: ListType, page: ListParams = Depends(),
+    inbox_id: str, direction: Direction, type: ListType, page: ListParams = Depends(list_params),
     principal: Principal = Depends(get_principal), db: Database = Depends(get_db),
 ) -> PodListListEntriesResponse:
     return await _list(db, principal, page, direction, type, inbox_id=inbox_id)

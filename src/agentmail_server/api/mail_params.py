@@ -21,7 +21,7 @@ def as_utc(value: datetime | None) -> datetime | None:
         raise Invalid("datetime out of range", path=["before/after"]) from None
 
 
-def visibility(
+async def visibility(
     include_spam: bool = Query(False), include_blocked: bool = Query(False),
     include_unauthenticated: bool = Query(False), include_trash: bool = Query(False),
 ) -> dict[str, bool]:
@@ -39,7 +39,7 @@ def _filters(request: Request, text_params: dict[str, str], *, before: datetime 
     )
 
 
-def message_filters(
+async def message_filters(
     request: Request,
     labels: list[str] | None = Query(None, description="Messages carrying all of these labels"),
     before: datetime | None = Query(None), after: datetime | None = Query(None), ascending: bool = Query(False),
@@ -51,7 +51,7 @@ def message_filters(
                     ascending=ascending, include=include)
 
 
-def thread_filters(
+async def thread_filters(
     request: Request,
     labels: list[str] | None = Query(None, description="Threads carrying all of these labels"),
     before: datetime | None = Query(None), after: datetime | None = Query(None), ascending: bool = Query(False),

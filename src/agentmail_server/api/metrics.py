@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -19,22 +20,25 @@ from .params import query_list
 router = APIRouter(route_class=WireRoute, tags=["metrics"])
 
 
+@dataclass(frozen=True)
 class RangeParams:
     """start / end / period / limit / descending, shared by the three queries."""
 
-    def __init__(
-        self,
-        start: datetime | None = Query(None, description="Start of the range (default: end - 24 h; within 90 days)"),
-        end: datetime | None = Query(None, description="End of the range (default and maximum: now)"),
-        period: int | None = Query(None, description="Bucket size in seconds, 1-86400"),
-        limit: int | None = Query(None, description="Buckets per type, 1-1000 (default 1000)"),
-        descending: bool = Query(False, description="Newest bucket first"),
-    ) -> None:
-        self.start = start
-        self.end = end
-        self.period = period
-        self.limit = limit
-        self.descending = descending
+    start: datetime | None
+    end: datetime | None
+    period: int | None
+    limit: int | None
+    descending: bool
+
+
+async def range_params(
+    start: datetime | None = Query(None, description="Start of the range (default: end - 24 h; within 90 days)"),
+    end: datetime | None = Query(None, description="End of the range (default and maximum: now)"),
+    period: int | None = Query(None, description="Bucket size in seconds, 1-86400"),
+    limit: int | None = Query(None, description="Buckets per type, 1-1000 (default 1000)"),
+    descending: bool = Query(False, description="Newest bucket first"),
+) -> RangeParams:
+    return RangeParams(start=start, end=end, period=period, limit=limit, descending=descending)
 
 
 
@@ -42,15 +46,15 @@ class RangeParams:
 # clients use (JSON array string, repeated key, comma-separated, bare value; REFERENCE §1.4).
 
 
-def event_types(request: Request, event_types: list[str] | None = Query(None)) -> list[str] | None:
+async def event_types(request: Request, event_types: list[str] | None = Query(None)) -> list[str] | None:
     return query_list(request, "event_types", split_commas=True)
 
 
-def usage_types(request: Request, usage_types: list[str] | None = Query(None)) -> list[str] | None:
+async def usage_types(request: Request, usage_types: list[str] | None = Query(None)) -> list[str] | None:
     return query_list(request, "usage_types", split_commas=True)
 
 
-def rate_types(request: Request, rate_types: list[str] | None = Query(None)) -> list[str] | None:
+async def rate_types(request: Request, rate_types: list[str] | None = Query(None)) -> list[str] | None:
     return query_list(request, "rate_types", split_commas=True)
 
 
@@ -83,7 +87,7 @@ WINDOW = Query(None, description="Rolling window in seconds (default 86400; a mu
 
 @router.get("/v0/metrics/events", response_model=QueryMetricsResponse)
 async def query_events(
-    types: list[str] | None = Depends(event_types), q: RangeParams = Depends(),
+    types: list[str] | None = Depends(event_types), q: RangeParams = Depends(range_params),
     principal: Principal = Depends(get_principal), db: Database = Depends(get_db),
 ) -> QueryMetricsResponse:
     return await _events(db, principal, types, q)
@@ -91,7 +95,7 @@ async def query_events(
 
 @router.get("/v0/metrics", response_model=QueryMetricsResponse, deprecated=True)
 async def query_metrics(
-    types: list[str] | None = Depends(event_types), q: RangeParams = Depends(),
+    types: list[str] | None = Depends(event_types), q: RangeParams = Depends(range_params),
     principal: Principal = Depends(get_principal), db: Database = Depends(get_db),
 ) -> QueryMetricsResponse:
     return await _events(db, principal, types, q)
@@ -99,7 +103,7 @@ async def query_metrics(
 
 @router.get("/v0/metrics/usage", response_model=QueryUsageResponse)
 async def query_usage(
-    types: list[str] | None = Depends(usage_types), q: RangeParams = Depends(),
+    types: list[str] | None = Depends(usage_types), q: RangeParams = Depends(range_params),
     principal: Principal = Depends(get_principal), db: Database = Depends(get_db),
 ) -> QueryUsageResponse:
     return await _usage(db, principal, types, q)
@@ -107,7 +111,7 @@ async def query_usage(
 
 @router.get("/v0/metrics/rates", response_model=QueryRatesResponse)
 async def query_rates(
-    types: list[str] | None = Depends(rate_types), q: RangeParams = Depends(), window: int | None = WINDOW,
+    types: list[str] | None = Depends(rate_types), q: RangeParams = Depends(range_params), window: int | None = WINDOW,
     principal: Principal = Depends(get_principal), db: Database = Depends(get_db),
 ) -> QueryRatesResponse:
     return await _rates(db, principal, types, q, window)
@@ -118,7 +122,7 @@ async def query_rates(
 
 @router.get("/v0/pods/{pod_id}/metrics/events", response_model=QueryMetricsResponse)
 async def query_pod_events(
-    pod_id: str, types: list[str] | None = Depends(event_types), q: RangeParams = Depends(),
+    pod_id: str, types: list[str] | None = Depends(event_types), q: RangeParams = Depends(range_params),
     principal: Principal = Depends(get_principal), db: Database = Depends(get_db),
 ) -> QueryMetricsResponse:
     return await _events(db, principal, types, q, pod_id=pod_id)
@@ -126,7 +130,7 @@ async def query_pod_events(
 
 @router.get("/v0/pods/{pod_id}/metrics", response_model=QueryMetricsResponse, deprecated=True)
 async def query_pod_metrics(
-    pod_id: str, types: list[str] | None = Depends(event_types), q: RangeParams = Depends(),
+    pod_id: str, types: list[str] | None = Depends(event_types), q: RangeParams = Depends(range_params),
     principal: Principal = Depends(get_principal), db: Database = Depends(get_db),
 ) -> QueryMetricsResponse:
     return await _events(db, principal, types, q, pod_id=pod_id)
@@ -134,7 +138,7 @@ async def query_pod_metrics(
 
 @router.get("/v0/pods/{pod_id}/metrics/usage", response_model=QueryUsageResponse)
 async def query_pod_usage(
-    pod_id: str, types: list[str] | None = Depends(usage_types), q: RangeParams = Depends(),
+    pod_id: str, types: list[str] | None = Depends(usage_types), q: RangeParams = Depends(range_params),
     principal: Principal = Depends(get_principal), db: Database = Depends(get_db),
 ) -> QueryUsageResponse:
     return await _usage(db, principal, types, q, pod_id=pod_id)
@@ -142,7 +146,7 @@ async def query_pod_usage(
 
 @router.get("/v0/pods/{pod_id}/metrics/rates", response_model=QueryRatesResponse)
 async def query_pod_rates(
-    pod_id: str, types: list[str] | None = Depends(rate_types), q: RangeParams = Depends(),
+    pod_id: str, types: list[str] | None = Depends(rate_types), q: RangeParams = Depends(range_params),
     window: int | None = WINDOW, principal: Principal = Depends(get_principal), db: Database = Depends(get_db),
 ) -> QueryRatesResponse:
     return await _rates(db, principal, types, q, window, pod_id=pod_id)
@@ -153,7 +157,7 @@ async def query_pod_rates(
 
 @router.get("/v0/inboxes/{inbox_id}/metrics/events", response_model=QueryMetricsResponse)
 async def query_inbox_events(
-    inbox_id: str, types: list[str] | None = Depends(event_types), q: RangeParams = Depends(),
+    inbox_id: str, types: list[str] | None = Depends(event_types), q: RangeParams = Depends(range_params),
     principal: Principal = Depends(get_principal), db: Database = Depends(get_db),
 ) -> QueryMetricsResponse:
     return await _events(db, principal, types, q, inbox_id=inbox_id)
@@ -161,7 +165,7 @@ async def query_inbox_events(
 
 @router.get("/v0/inboxes/{inbox_id}/metrics", response_model=QueryMetricsResponse, deprecated=True)
 async def query_inbox_metrics(
-    inbox_id: str, types: list[str] | None = Depends(event_types), q: RangeParams = Depends(),
+    inbox_id: str, types: list[str] | None = Depends(event_types), q: RangeParams = Depends(range_params),
     principal: Principal = Depends(get_principal), db: Database = Depends(get_db),
 ) -> QueryMetricsResponse:
     return await _events(db, principal, types, q, inbox_id=inbox_id)
@@ -169,7 +173,7 @@ async def query_inbox_metrics(
 
 @router.get("/v0/inboxes/{inbox_id}/metrics/usage", response_model=QueryUsageResponse)
 async def query_inbox_usage(
-    inbox_id: str, types: list[str] | None = Depends(usage_types), q: RangeParams = Depends(),
+    inbox_id: str, types: list[str] | None = Depends(usage_types), q: RangeParams = Depends(range_params),
     principal: Principal = Depends(get_principal), db: Database = Depends(get_db),
 ) -> QueryUsageResponse:
     return await _usage(db, principal, types, q, inbox_id=inbox_id)
@@ -177,7 +181,7 @@ async def query_inbox_usage(
 
 @router.get("/v0/inboxes/{inbox_id}/metrics/rates", response_model=QueryRatesResponse)
 async def query_inbox_rates(
-    inbox_id: str, types: list[str] | None = Depends(rate_types), q: RangeParams = Depends(),
+    inbox_id: str, types: list[str] | None = Depends(rate_types), q: RangeParams = Depends(range_params),
     window: int | None = WINDOW, principal: Principal = Depends(get_principal), db: Database = Depends(get_db),
 ) -> QueryRatesResponse:
     return await _rates(db, principal, types, q, window, inbox_id=inbox_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from fastapi import Query, Request
 
@@ -36,15 +37,20 @@ def query_list(request: Request, name: str, *, split_commas: bool = False) -> li
     return decode_list(request.query_params.getlist(name), name=name, split_commas=split_commas)
 
 
+@dataclass(frozen=True)
 class ListParams:
     """limit / page_token / ascending, shared by every list route."""
 
-    def __init__(
-        self,
-        limit: int | None = Query(None, description="Page size"),
-        page_token: str | None = Query(None, description="Opaque token from next_page_token"),
-        ascending: bool = Query(False, description="Oldest first when true"),
-    ) -> None:
-        self.limit = limit
-        self.page_token = page_token or None
-        self.ascending = ascending
+    limit: int | None
+    page_token: str | None
+    ascending: bool
+
+
+# Dependencies are async functions, never classes or plain functions: FastAPI calls those in a
+# worker thread, a thread round trip (and a GIL hand-over) per request for three assignments.
+async def list_params(
+    limit: int | None = Query(None, description="Page size"),
+    page_token: str | None = Query(None, description="Opaque token from next_page_token"),
+    ascending: bool = Query(False, description="Oldest first when true"),
+) -> ListParams:
+    return ListParams(limit=limit, page_token=page_token or None, ascending=ascending)

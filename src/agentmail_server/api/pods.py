@@ -9,14 +9,15 @@ from ..schemas.resources import CreatePodRequest, ListPodsResponse, Pod
 from ..services import pods
 from ..services.principal import Principal
 from .deps import WireRoute, get_db, get_principal
-from .params import ListParams
+from .params import ListParams, list_params
 
 router = APIRouter(route_class=WireRoute, tags=["pods"])
 
 
 @router.get("/v0/pods", response_model=ListPodsResponse)
 async def list_pods(
-    page: ListParams = Depends(), principal: Principal = Depends(get_principal), db: Database = Depends(get_db)
+    page: ListParams = Depends(list_params),
+                               principal: Principal = Depends(get_principal), db: Database = Depends(get_db)
 ) -> ListPodsResponse:
     result = await pods.list_pods(
         db, principal, limit=page.limit, page_token=page.page_token, ascending=page.ascending

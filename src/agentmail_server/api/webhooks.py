@@ -38,7 +38,7 @@ from ..schemas.webhooks import (
 from ..services import webhooks
 from ..services.principal import Principal
 from .deps import WireRoute, bearer_token, get_db, get_principal, get_settings
-from .params import ListParams
+from .params import ListParams, list_params
 
 router = APIRouter(route_class=WireRoute, tags=["webhooks"])
 NO_CONTENT = {"status_code": 204, "response_class": Response}
@@ -102,7 +102,7 @@ async def _create_polling(db: Database, principal: Principal, body: CreateInboxP
 
 
 @router.get("/v0/webhooks/polling", response_model=ListPollingWebhooksResponse, tags=["polling-webhooks"])
-async def list_polling(page: ListParams = Depends(), principal: Principal = Depends(get_principal),
+async def list_polling(page: ListParams = Depends(list_params), principal: Principal = Depends(get_principal),
                        db: Database = Depends(get_db)) -> ListPollingWebhooksResponse:
     return await _list_polling(db, principal, page)
 
@@ -128,7 +128,8 @@ async def delete_polling(webhook_id: str, principal: Principal = Depends(get_pri
 
 @router.get("/v0/pods/{pod_id}/webhooks/polling", response_model=ListPollingWebhooksResponse,
             tags=["polling-webhooks"])
-async def list_pod_polling(pod_id: str, page: ListParams = Depends(), principal: Principal = Depends(get_principal),
+async def list_pod_polling(pod_id: str, page: ListParams = Depends(list_params),
+                           principal: Principal = Depends(get_principal),
                            db: Database = Depends(get_db)) -> ListPollingWebhooksResponse:
     return await _list_polling(db, principal, page, pod_id=pod_id)
 
@@ -157,7 +158,7 @@ async def delete_pod_polling(pod_id: str, webhook_id: str, principal: Principal 
 
 @router.get("/v0/inboxes/{inbox_id}/webhooks/polling", response_model=ListPollingWebhooksResponse,
             tags=["polling-webhooks"])
-async def list_inbox_polling(inbox_id: str, page: ListParams = Depends(),
+async def list_inbox_polling(inbox_id: str, page: ListParams = Depends(list_params),
                              principal: Principal = Depends(get_principal),
                              db: Database = Depends(get_db)) -> ListPollingWebhooksResponse:
     return await _list_polling(db, principal, page, inbox_id=inbox_id)
@@ -224,7 +225,7 @@ async def _update_headers(db: Database, principal: Principal, webhook_id: str, b
 
 
 @router.get("/v0/webhooks", response_model=ListWebhooksResponse)
-async def list_webhooks(page: ListParams = Depends(), principal: Principal = Depends(get_principal),
+async def list_webhooks(page: ListParams = Depends(list_params), principal: Principal = Depends(get_principal),
                         db: Database = Depends(get_db)) -> ListWebhooksResponse:
     return await _list(db, principal, page)
 
@@ -267,7 +268,8 @@ async def update_headers(webhook_id: str, body: UpdateWebhookHeadersRequest = Bo
 
 
 @router.get("/v0/pods/{pod_id}/webhooks", response_model=ListWebhooksResponse)
-async def list_pod_webhooks(pod_id: str, page: ListParams = Depends(), principal: Principal = Depends(get_principal),
+async def list_pod_webhooks(pod_id: str, page: ListParams = Depends(list_params),
+                            principal: Principal = Depends(get_principal),
                             db: Database = Depends(get_db)) -> ListWebhooksResponse:
     return await _list(db, principal, page, pod_id=pod_id)
 
@@ -313,7 +315,7 @@ async def update_pod_headers(pod_id: str, webhook_id: str, body: UpdateWebhookHe
 
 
 @router.get("/v0/inboxes/{inbox_id}/webhooks", response_model=ListWebhooksResponse)
-async def list_inbox_webhooks(inbox_id: str, page: ListParams = Depends(),
+async def list_inbox_webhooks(inbox_id: str, page: ListParams = Depends(list_params),
                               principal: Principal = Depends(get_principal),
                               db: Database = Depends(get_db)) -> ListWebhooksResponse:
     return await _list(db, principal, page, inbox_id=inbox_id)
@@ -395,14 +397,15 @@ async def _attempts(db: Database, principal: Principal, webhook_id: str, deliver
 
 @router.get("/v0/webhooks/{webhook_id}/deliveries", response_model=ListWebhookDeliveriesResponse,
             summary="List a webhook's deliveries", description=DELIVERIES_DOC)
-async def list_deliveries(webhook_id: str, page: ListParams = Depends(), principal: Principal = Depends(get_principal),
+async def list_deliveries(webhook_id: str, page: ListParams = Depends(list_params),
+                          principal: Principal = Depends(get_principal),
                           db: Database = Depends(get_db)) -> ListWebhookDeliveriesResponse:
     return await _deliveries(db, principal, webhook_id, page)
 
 
 @router.get("/v0/webhooks/{webhook_id}/deliveries/{delivery_id}/attempts", response_model=ListWebhookAttemptsResponse,
             summary="List a delivery's attempts", description=ATTEMPTS_DOC)
-async def list_attempts(webhook_id: str, delivery_id: str, page: ListParams = Depends(),
+async def list_attempts(webhook_id: str, delivery_id: str, page: ListParams = Depends(list_params),
                         principal: Principal = Depends(get_principal),
                         db: Database = Depends(get_db)) -> ListWebhookAttemptsResponse:
     return await _attempts(db, principal, webhook_id, delivery_id, page)
@@ -410,7 +413,7 @@ async def list_attempts(webhook_id: str, delivery_id: str, page: ListParams = De
 
 @router.get("/v0/pods/{pod_id}/webhooks/{webhook_id}/deliveries", response_model=ListWebhookDeliveriesResponse,
             summary="List a pod webhook's deliveries", description=DELIVERIES_DOC)
-async def list_pod_deliveries(pod_id: str, webhook_id: str, page: ListParams = Depends(),
+async def list_pod_deliveries(pod_id: str, webhook_id: str, page: ListParams = Depends(list_params),
                               principal: Principal = Depends(get_principal),
                               db: Database = Depends(get_db)) -> ListWebhookDeliveriesResponse:
     return await _deliveries(db, principal, webhook_id, page, pod_id=pod_id)
@@ -419,7 +422,7 @@ async def list_pod_deliveries(pod_id: str, webhook_id: str, page: ListParams = D
 @router.get("/v0/pods/{pod_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/attempts",
             response_model=ListWebhookAttemptsResponse, summary="List a pod webhook delivery's attempts",
             description=ATTEMPTS_DOC)
-async def list_pod_attempts(pod_id: str, webhook_id: str, delivery_id: str, page: ListParams = Depends(),
+async def list_pod_attempts(pod_id: str, webhook_id: str, delivery_id: str, page: ListParams = Depends(list_params),
                             principal: Principal = Depends(get_principal),
                             db: Database = Depends(get_db)) -> ListWebhookAttemptsResponse:
     return await _attempts(db, principal, webhook_id, delivery_id, page, pod_id=pod_id)
@@ -427,7 +430,7 @@ async def list_pod_attempts(pod_id: str, webhook_id: str, delivery_id: str, page
 
 @router.get("/v0/inboxes/{inbox_id}/webhooks/{webhook_id}/deliveries", response_model=ListWebhookDeliveriesResponse,
             summary="List an inbox webhook's deliveries", description=DELIVERIES_DOC)
-async def list_inbox_deliveries(inbox_id: str, webhook_id: str, page: ListParams = Depends(),
+async def list_inbox_deliveries(inbox_id: str, webhook_id: str, page: ListParams = Depends(list_params),
                                 principal: Principal = Depends(get_principal),
                                 db: Database = Depends(get_db)) -> ListWebhookDeliveriesResponse:
     return await _deliveries(db, principal, webhook_id, page, inbox_id=inbox_id)
@@ -436,7 +439,7 @@ async def list_inbox_deliveries(inbox_id: str, webhook_id: str, page: ListParams
 @router.get("/v0/inboxes/{inbox_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/attempts",
             response_model=ListWebhookAttemptsResponse, summary="List an inbox webhook delivery's attempts",
             description=ATTEMPTS_DOC)
-async def list_inbox_attempts(inbox_id: str, webhook_id: str, delivery_id: str, page: ListParams = Depends(),
+async def list_inbox_attempts(inbox_id: str, webhook_id: str, delivery_id: str, page: ListParams = Depends(list_params),
                               principal: Principal = Depends(get_principal),
                               db: Database = Depends(get_db)) -> ListWebhookAttemptsResponse:
     return await _attempts(db, principal, webhook_id, delivery_id, page, inbox_id=inbox_id)
