@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +16,16 @@ from agentmail_server.db import queue
 from agentmail_server.db.engine import Database
 from agentmail_server.db.tables import Job
 from agentmail_server.workers.runner import JobRunner
+
+
+@contextlib.asynccontextmanager
+async def started(db: Database, handlers: dict[str, Any], **options: Any) -> AsyncIterator[JobRunner]:
+    runner = JobRunner(db, handlers, **options)
+    runner.start()
+    try:
+        yield runner
+    finally:
+        await runner.stop()
 
 
 async def _job(db: Database, job_id: int) -> Job:
@@ -36,17 +48,13 @@ async def _run_one(db: Database, handler: Any, monkeypatch: pytest.MonkeyPatch) 
         await real_finish(database, job)
 
     monkeypatch.setattr(queue, "finish", finish)
-    runner = JobRunner(db, {kind: handler}, concurrency=1, poll_interval=0.05)
-    runner.start()
-    try:
+    async with started(db, {kind: handler}, concurrency=1, poll_interval=0.05):
         for _ in range(200):
             row = await _job(db, job.id)
             if row.status != "queued" and row.status != "running":
                 break
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.1)  # a second finish, if any, would land now
-    finally:
-        await runner.stop()
     return await _job(db, job.id), separately
 
 
@@ -120,9 +128,7 @@ async def test_one_committed_job_wakes_one_worker(db: Database, monkeypatch: pyt
         done.set()
 
     monkeypatch.setattr(queue, "claim", claim)
-    runner = JobRunner(db, {kind: handler}, concurrency=4, poll_interval=60)
-    runner.start()
-    try:
+    async with started(db, {kind: handler}, concurrency=4, poll_interval=60):
         for _ in range(100):  # the four workers' first look, then asleep
             if len(claims) >= 4:
                 break
@@ -135,8 +141,6 @@ async def test_one_committed_job_wakes_one_worker(db: Database, monkeypatch: pyt
         await asyncio.sleep(0.3)
         # The woken worker took it and looked once more; the other three slept on.
         assert claims == [True, False]
-    finally:
-        await runner.stop()
 
 
 async def test_a_job_committed_during_a_claim_is_not_left_for_the_poll(db: Database,
@@ -159,9 +163,5 @@ async def test_a_job_committed_during_a_claim_is_not_left_for_the_poll(db: Datab
         done.set()
 
     monkeypatch.setattr(queue, "claim", claim)
-    runner = JobRunner(db, {kind: handler}, concurrency=1, poll_interval=60)
-    runner.start()
-    try:
+    async with started(db, {kind: handler}, concurrency=1, poll_interval=60):
         await asyncio.wait_for(done.wait(), 5)  # not after the 60 s poll
-    finally:
-        await runner.stop()
