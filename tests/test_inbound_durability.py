@@ -125,3 +125,25 @@ def test_a_killed_parsing_process_is_replaced_and_no_message_lost(crash_server: 
                  what="every message processed by a new parsing process")
         [replacement] = _parsing_processes(crash_server.process.pid)
         assert replacement != child and crash_server.process.poll() is None
+
+
+def test_parsing_processes_exit_with_a_killed_server(crash_server: Server):
+    """A SIGKILLed server used to leave its parsing child waiting for work forever."""
+    assert crash_server.process is not None
+    pid = crash_server.process.pid
+    children = wait_for(lambda: _parsing_processes(pid) or None, what="the parsing process")
+    crash_server.stop(signal.SIGKILL)
+
+    def gone() -> bool | None:
+        return all(not Path(f"/proc/{child}").exists() or b"spawn_main" not in _cmdline(child)
+                   for child in children) or None
+
+    wait_for(gone, timeout=10, what="the orphaned parsing process to exit")
+    crash_server.start()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

@@ -13,12 +13,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from .parse import ParsedMessage, parse
 
 log = logging.getLogger("agentmail_server.parse")
+
+
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In each child: exit once the server process is gone.
+
+    A spawned pool worker holds both ends of its task queue, so it never sees end-of-file when the
+    server dies without shutting the pool down (SIGKILL, the OOM killer): it would wait for work
+    forever. Orphans are re-parented, which is what this watches for.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 class ParsePool:
@@ -30,7 +52,8 @@ class ParsePool:
         if self._executor is None:
             # "spawn": forking a process that runs an event loop,
             # threads and database connections copies them in an unusable state.
-            self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+            self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_exit_with_parent, initargs=(os.getpid(),))
         return self._executor
 
     def warm_up(self) -> None:
