@@ -59,7 +59,10 @@ def test_corpus_is_stored_or_refused_and_reads_back(sdk, http, server):
         raw = http.get(f"/v0/inboxes/{inbox}/messages/{_q(mid)}/raw")
         assert raw.status_code == 200, (mid, raw.text)
         assert http.get(raw.json()["download_url"]).status_code == 200
-        for att in got.json().get("attachments", []):
+        attachments = got.json().get("attachments", [])
+        # Both ends of very long attachment lists, as test_mail_parse samples them: with hundreds of
+        # parts at two requests each, reading every one took about 70 s per backend.
+        for att in attachments[:10] + attachments[10:][-3:]:
             meta = http.get(f"/v0/inboxes/{inbox}/messages/{_q(mid)}/attachments/{att['attachment_id']}")
             assert meta.status_code == 200, (mid, meta.text)
             assert http.get(meta.json()["download_url"]).status_code == 200
