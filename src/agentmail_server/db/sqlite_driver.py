@@ -25,26 +25,18 @@ _Result = tuple[Any, int, int | None, list[Any]]
 _BEGIN = re.compile(r"\s*BEGIN\b(?:\s+(?:DEFERRED|IMMEDIATE|EXCLUSIVE))?(?:\s+TRANSACTION)?\s*;?\s*$", re.IGNORECASE)
 
 
-def _run(conn: sqlite3.Connection, begin: str | None, sql: str, parameters: Sequence[Any] | None) -> _Result:
+def _run(conn: sqlite3.Connection, begin: str | None, sql: str, parameters: Any, many: bool) -> _Result:
+    """On the connection's thread: the pending BEGIN, the statement, all its rows, the cursor closed."""
     if begin is not None:
         conn.execute(begin)
     cursor = conn.cursor()
     try:
-        cursor.execute(sql, parameters if parameters is not None else ())
+        if many:
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters if parameters is not None else ())
         rows = cursor.fetchall() if cursor.description else []
         return cursor.description, cursor.rowcount, cursor.lastrowid, rows
-    finally:
-        cursor.close()
-
-
-def _run_many(conn: sqlite3.Connection, begin: str | None, sql: str,
-              seq_of_parameters: Iterable[Sequence[Any]]) -> _Result:
-    if begin is not None:
-        conn.execute(begin)
-    cursor = conn.cursor()
-    try:
-        cursor.executemany(sql, seq_of_parameters)
-        return cursor.description, cursor.rowcount, cursor.lastrowid, []
     finally:
         cursor.close()
 
@@ -73,13 +65,12 @@ class BufferedCursor:
             self._connection.defer_begin(sql)
             self.description, self.rowcount, self.lastrowid, self._rows = None, -1, None, []
             return self
-        self.description, self.rowcount, self.lastrowid, self._rows = await self._connection.call(
-            _run, sql, parameters)
+        self.description, self.rowcount, self.lastrowid, self._rows = await self._connection.run(sql, parameters)
         return self
 
     async def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]]) -> BufferedCursor:
-        self.description, self.rowcount, self.lastrowid, self._rows = await self._connection.call(
-            _run_many, sql, list(seq_of_parameters))
+        self.description, self.rowcount, self.lastrowid, self._rows = await self._connection.run(
+            sql, list(seq_of_parameters), many=True)
         return self
 
     async def fetchall(self) -> list[Any]:
@@ -112,22 +103,23 @@ class OneHopConnection(aiosqlite.Connection):
     def defer_begin(self, sql: str) -> None:
         self._begin = sql
 
-    async def call(self, fn: Callable[..., _Result], *args: Any) -> _Result:
-        """Run `fn(sqlite3_connection, pending_begin, *args)` on the connection's thread."""
+    async def run(self, sql: str, parameters: Any, *, many: bool = False) -> _Result:
+        """One statement (with the pending BEGIN, if any) in one round trip to the connection's thread."""
         begin, self._begin = self._begin, None
-        return await self._execute(lambda: fn(self._conn, begin, *args))
+        return await self._execute(lambda: _run(self._conn, begin, sql, parameters, many))
+
+    def _nothing_ran(self) -> bool:
+        """Drop a BEGIN that no statement followed: there is then no transaction to end."""
+        begin, self._begin = self._begin, None
+        return begin is not None
 
     async def commit(self) -> None:
-        if self._begin is not None:  # nothing ran since BEGIN: there is no transaction to end
-            self._begin = None
-            return
-        await super().commit()
+        if not self._nothing_ran():
+            await super().commit()
 
     async def rollback(self) -> None:
-        if self._begin is not None:
-            self._begin = None
-            return
-        await super().rollback()
+        if not self._nothing_ran():
+            await super().rollback()
 
 
 def connector(*args: Any, **kwargs: Any) -> Callable[[], Any]:
