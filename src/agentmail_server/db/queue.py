@@ -138,11 +138,13 @@ async def extend_lease(db: Database, job: Job, lease: timedelta) -> None:
         )
 
 
+def _done(job: Job) -> Any:
+    return update(Job).where(Job.id == job.id).values(status="done", finished_at=utcnow(), locked_until=None)
+
+
 async def finish(db: Database, job: Job) -> None:
     async with db.write() as session:
-        await session.execute(
-            update(Job).where(Job.id == job.id).values(status="done", finished_at=utcnow(), locked_until=None)
-        )
+        await session.execute(_done(job))
 
 
 @dataclass
@@ -166,8 +168,7 @@ async def finish_in(session: AsyncSession) -> None:
     running = RUNNING.get()
     if running is None:
         return
-    await session.execute(update(Job).where(Job.id == running.job.id)
-                          .values(status="done", finished_at=utcnow(), locked_until=None))
+    await session.execute(_done(running.job))
 
     def _committed(_session: Session) -> None:
         running.finished = True
