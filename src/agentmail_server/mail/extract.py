@@ -143,6 +143,9 @@ def _quotequail_cut(probe: list[str]) -> int | None:
     return None
 
 
+_DANISH_SEPARATOR = re.compile("-----Oprindelig meddelelse-----", re.IGNORECASE)
+
+
 def _header_matches(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
     """`regex.finditer(text)` for mail-parser-reply's header regex, tried only where it can start.
 
@@ -163,9 +166,6 @@ def _header_matches(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]
         if match is not None:
             yield match
             end = max(match.end(), start + 1)
-
-
-_DANISH_SEPARATOR = re.compile("-----Oprindelig meddelelse-----", re.IGNORECASE)
 
 
 def _reply_parser_cut(probe: list[str]) -> int | None:
