@@ -155,6 +155,25 @@ def test_same_subject_different_conversations_stay_apart(sdk, http, server):
     assert len({m["thread_id"] for m in items}) == 3
 
 
+def test_parent_arriving_after_a_rejected_reply_keeps_its_own_replies(sdk, http, server):
+    # A reply with an unrelated subject leaves a phantom ref for its parent in its own thread. When the
+    # parent arrives (its subject rejects that thread), the ref must move to the parent's new thread,
+    # so the parent's real replies find it.
+    inbox = new_inbox(sdk)
+    parent_id = make_msgid(domain="example.test")
+    stray = build(to=inbox, subject="Invoice 4411", in_reply_to=parent_id, references=[parent_id])
+    send_raw(server, stray.as_bytes(), [inbox])
+    wait_messages(http, inbox, 1)
+    send_raw(server, build(to=inbox, subject="Lunch", message_id=parent_id).as_bytes(), [inbox])
+    wait_messages(http, inbox, 2)
+    reply = build(to=inbox, subject="Re: Lunch", in_reply_to=parent_id, references=[parent_id])
+    send_raw(server, reply.as_bytes(), [inbox])
+    items = {m["subject"]: m["thread_id"] for m in wait_messages(http, inbox, 3)}
+    assert items["Re: Lunch"] == items["Lunch"] != items["Invoice 4411"]
+    thread = ok(Thread, http.get(f"/v0/inboxes/{inbox}/threads/{items['Lunch']}"))
+    assert thread.message_count == 2 and thread.subject == "Lunch"
+
+
 def test_labels_update_filter_and_thread_union(sdk, http, server):
     inbox = new_inbox(sdk)
     send_raw(server, build(to=inbox, subject="Label me").as_bytes(), [inbox])

@@ -24,7 +24,7 @@ from ..mail.parse_pool import ParsePool
 from ..schemas.messages import Message as MessageWire
 from ..schemas.messages import ThreadItem
 from . import lists
-from .threads_store import new_message, refresh_thread, resolve_thread
+from .threads_store import add_message, new_message, resolve_thread
 
 log = logging.getLogger("agentmail_server.ingest")
 
@@ -129,10 +129,11 @@ async def _deliver(session: AsyncSession, delivery: Delivery, address: str, defa
     is_reply = thread.sent_timestamp is not None
     labels = ["received", "unread"]
     sender = parsed.from_email or inbound.mail_from.lower()
-    allowed = await lists.verdict(
-        session, organization_id=inbox.organization_id, pod_id=inbox.pod_id, inbox_id=inbox.id,
-        direction="reply" if is_reply else "receive", address=sender,
-    ) if sender else True
+    with session.no_autoflush:  # the list query needs none of the thread rows pending above
+        allowed = await lists.verdict(
+            session, organization_id=inbox.organization_id, pod_id=inbox.pod_id, inbox_id=inbox.id,
+            direction="reply" if is_reply else "receive", address=sender,
+        ) if sender else True
     if not allowed:
         labels.append("blocked")
     if upstream_spam(parsed.headers):
@@ -144,9 +145,7 @@ async def _deliver(session: AsyncSession, delivery: Delivery, address: str, defa
         inbox=inbox, thread_id=thread.id, message_id=message_id, parsed=parsed, blob=blob, direction="received",
         labels=labels, timestamp=inbound.received_at, inbound_id=inbound.id, envelope_from=inbound.mail_from,
     )
-    session.add(message)
-    refreshed = await refresh_thread(session, thread)
-    assert refreshed is not None
+    refreshed = await add_message(session, thread, message)
     event_type = next((f"message.received.{label}" for label in RECEIVED_VARIANTS if label in labels),
                       "message.received")
     await emit_event(

@@ -41,7 +41,7 @@ from .ids import new_uuid
 from .messages import find_message
 from .principal import Principal
 from .scoping import find_inbox
-from .threads_store import adopt, new_message, refresh_thread, resolve_thread
+from .threads_store import add_message, adopt, new_message, resolve_thread
 
 DELIVER_OUTBOUND = "deliver_outbound"
 MAX_RECIPIENTS = 50
@@ -270,8 +270,7 @@ async def _store(session: AsyncSession, inbox: Inbox, out: Outgoing) -> Sent:
                                       subject=out.subject)
     message = new_message(inbox=inbox, thread_id=thread.id, message_id=message_id, parsed=parsed, blob=blob,
                           direction="sent", labels=["sent", *out.labels], timestamp=now)
-    session.add(message)
-    await refresh_thread(session, thread)
+    await add_message(session, thread, message)
     await _route(session, inbox, blob, message, out)
     recipients = [r.email for r in out.recipients]
     await emit_event(session, event_type="message.sent", organization_id=inbox.organization_id, pod_id=inbox.pod_id,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.tables import Blob, Inbox, Message, Thread, ThreadRef
@@ -25,27 +26,36 @@ async def resolve_thread(
     The caller must hold the inbox's lock for the transaction so concurrent arrivals serialise.
     """
     links = related_ids(message_id, in_reply_to, references)
+    wanted = list(dict.fromkeys([message_id, *links]))
     base = base_subject(subject)
-    candidates = (await session.scalars(
-        select(Thread).join(ThreadRef, ThreadRef.thread_id == Thread.id)
-        .where(ThreadRef.inbox_id == inbox_id, ThreadRef.message_id.in_([*links, message_id]))
+    # One query answers both questions: which threads the ids already belong to (the candidates),
+    # and which of the ids the inbox has seen (no new ref row needed for those).
+    rows = (await session.execute(
+        select(ThreadRef.message_id, Thread).join(Thread, Thread.id == ThreadRef.thread_id)
+        .where(ThreadRef.inbox_id == inbox_id, ThreadRef.message_id.in_(wanted))
         .order_by(Thread.created_at, Thread.id)
-    )).unique().all()
+    )).all()
+    owners = {ref: owner.id for ref, owner in rows}
+    candidates = list({owner.id: owner for _, owner in rows}.values())
     matching = [t for t in candidates if subjects_match(t.base_subject, base)]
     if matching:
         thread = matching[0]
         for other in matching[1:]:
             await _merge(session, into=thread, other=other)
+        merged = {t.id for t in matching}
     else:
+        # Inserted by the caller's next flush, with its summary already filled in (refresh_thread).
         thread = Thread(id=new_uuid(), organization_id=organization_id, pod_id=pod_id, inbox_id=inbox_id,
                         subject=subject, base_subject=base, last_message_id=message_id)
         session.add(thread)
-        await session.flush()
+        merged = set()
     # A reply may have left a phantom ref for this id in a thread the subject guard rejected; the
     # message itself now lives here.
-    await session.execute(update(ThreadRef).where(ThreadRef.inbox_id == inbox_id, ThreadRef.message_id == message_id,
-                                                   ThreadRef.thread_id != thread.id).values(thread_id=thread.id))
-    await adopt(session, thread, message_id, links)
+    if owners.get(message_id, thread.id) not in merged | {thread.id}:
+        await session.execute(update(ThreadRef).where(ThreadRef.inbox_id == inbox_id,
+                                                       ThreadRef.message_id == message_id)
+                              .values(thread_id=thread.id))
+    _add_refs(session, thread, [ref for ref in wanted if ref not in owners])
     return thread
 
 
@@ -90,9 +100,11 @@ async def adopt(session: AsyncSession, thread: Thread, message_id: str, links: l
     existing = set((await session.scalars(
         select(ThreadRef.message_id).where(ThreadRef.inbox_id == thread.inbox_id, ThreadRef.message_id.in_(wanted))
     )).all())
-    for ref in wanted:
-        if ref not in existing:
-            session.add(ThreadRef(inbox_id=thread.inbox_id, message_id=ref, thread_id=thread.id))
+    _add_refs(session, thread, [ref for ref in wanted if ref not in existing])
+
+
+def _add_refs(session: AsyncSession, thread: Thread, refs: list[str]) -> None:
+    session.add_all([ThreadRef(inbox_id=thread.inbox_id, message_id=ref, thread_id=thread.id) for ref in refs])
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -102,15 +114,45 @@ def _unique(items: list[str]) -> list[str]:
     return list(seen)
 
 
+# What a thread's summary is computed from: never the bodies, which can be megabytes per message.
+_SUMMARY_COLUMNS = (
+    Message.id, Message.message_id, Message.direction, Message.timestamp, Message.subject, Message.preview,
+    Message.labels, Message.from_, Message.to, Message.cc, Message.bcc, Message.attachments, Message.size,
+)
+
+
+async def add_message(session: AsyncSession, thread: Thread, message: Message) -> Thread:
+    """Add `message` to `thread` and bring the thread's summary up to date (both flushed)."""
+    if inspect(thread).pending:
+        # A thread resolve_thread just made holds only this message: its INSERT carries the summary,
+        # with no query and no UPDATE. Flushed before the message, as the unit of work does not order
+        # INSERTs by foreign key.
+        _summarise(thread, [message])
+        await session.flush()
+        session.add(message)
+        await session.flush()
+        return thread
+    session.add(message)
+    refreshed = await refresh_thread(session, thread)
+    assert refreshed is not None
+    return refreshed
+
+
 async def refresh_thread(session: AsyncSession, thread: Thread) -> Thread | None:
     """Recompute the summary from the thread's messages; delete the thread when none remain."""
     await session.flush()
-    messages = (await session.scalars(
-        select(Message).where(Message.thread_id == thread.id).order_by(Message.timestamp, Message.id)
+    messages = (await session.execute(
+        select(*_SUMMARY_COLUMNS).where(Message.thread_id == thread.id).order_by(Message.timestamp, Message.id)
     )).all()
     if not messages:
         await session.execute(delete(Thread).where(Thread.id == thread.id))
         return None
+    _summarise(thread, messages)
+    return thread
+
+
+def _summarise(thread: Thread, messages: Sequence[Any]) -> None:
+    """`messages`: the thread's messages (rows or instances with _SUMMARY_COLUMNS), oldest first."""
     first, last = messages[0], messages[-1]
     received = [m.timestamp for m in messages if m.direction == "received"]
     sent = [m.timestamp for m in messages if m.direction == "sent"]
@@ -131,4 +173,3 @@ async def refresh_thread(session: AsyncSession, thread: Thread) -> Thread | None
     thread.received_timestamp = max(received) if received else None
     thread.sent_timestamp = max(sent) if sent else None
     thread.updated_at = utcnow()
-    return thread
