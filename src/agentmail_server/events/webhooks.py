@@ -27,7 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, literal, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import __version__
@@ -52,8 +52,8 @@ PURGE_EVERY_SECONDS = 600.0
 _NO_KEY_UPDATE = {"key_share": True}  # row locks that leave foreign-key checks of new rows unblocked
 
 
-def matches(sub: Webhook | PollingWebhook, event: Event) -> bool:
-    """Whether a subscription of the event's organization receives it.
+def matches(sub: Any, event: Event) -> bool:
+    """Whether a subscription of the event's organization (a webhook or polling webhook row) receives it.
 
     Its event types must list the event's (so restricted received variants need listing); an inbox
     subscription sees its inbox, a pod subscription its pod; filters, when present, keep events of a
@@ -73,22 +73,25 @@ def matches(sub: Webhook | PollingWebhook, event: Event) -> bool:
 async def fan_out(session: AsyncSession, event: Event) -> int:
     """Create, in the event's own transaction, one pending delivery per matching webhook; how many."""
     now = utcnow()
-    webhooks = (await session.scalars(select(Webhook).where(
-        Webhook.organization_id == event.organization_id, Webhook.enabled.is_(True)
+    # Both kinds of subscription in one statement: this runs for every event of every organization.
+    def subscriptions(table: Any, kind: str, *where: Any) -> Any:
+        return select(literal(kind).label("kind"), table.id, table.event_types, table.inbox_id, table.pod_id,
+                      table.pod_ids, table.inbox_ids).where(table.organization_id == event.organization_id, *where)
+
+    rows = (await session.execute(union_all(
+        subscriptions(Webhook, "push", Webhook.enabled.is_(True)), subscriptions(PollingWebhook, "poll"),
     ))).all()
     created = 0
-    for webhook in webhooks:
-        if matches(webhook, event):
+    for sub in rows:
+        if not matches(sub, event):
+            continue
+        if sub.kind == "push":
             session.add(WebhookDelivery(
-                webhook_id=webhook.id, event_row_id=event.id, status="pending", attempts=0, next_attempt_at=now,
+                webhook_id=sub.id, event_row_id=event.id, status="pending", attempts=0, next_attempt_at=now,
                 created_at=now,
             ))
             created += 1
-    polling = (await session.scalars(
-        select(PollingWebhook).where(PollingWebhook.organization_id == event.organization_id)
-    )).all()
-    for sub in polling:
-        if matches(sub, event):
+        else:
             session.add(PollingWebhookEvent(polling_webhook_id=sub.id, event_row_id=event.id, created_at=now))
     return created
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from ..db.engine import Database
@@ -38,12 +38,15 @@ def _record(session: Session, _context: Any, _instances: Any) -> None:
     now = utcnow()
     touched = [(m, True) for m in session.new if isinstance(m, Message)]
     touched += [(m, False) for m in session.dirty if isinstance(m, Message)]
-    for message, is_new in touched:
-        for kind, label in _changes(message, is_new):
-            session.add(InboxEvent(
-                organization_id=message.organization_id, pod_id=message.pod_id, inbox_id=message.inbox_id,
-                event_type=kind, message_id=message.message_id, label=label, event_at=now, created_at=now,
-            ))
+    rows = [
+        {"organization_id": message.organization_id, "pod_id": message.pod_id, "inbox_id": message.inbox_id,
+         "event_type": kind, "message_id": message.message_id, "label": label, "event_at": now, "created_at": now}
+        for message, is_new in touched for kind, label in _changes(message, is_new)
+    ]
+    if rows:
+        # One multi-row INSERT on the flush's connection. As ORM objects each row was an INSERT of its
+        # own: the unit of work fetches every generated id back, and nothing here needs them.
+        session.connection().execute(insert(InboxEvent), rows)
 
 
 def install() -> None:

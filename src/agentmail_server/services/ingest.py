@@ -65,11 +65,12 @@ def api_message_id(parsed: ParsedMessage, blob: Blob, domain: str) -> str:
 
 async def process_inbound(db: Database, inbound_id: str, config: InboundConfig) -> None:
     async with db.read() as session:
-        inbound = await session.get(InboundMail, inbound_id)
-        if inbound is None or inbound.processed_at is not None:
-            return
-        blob = await session.get(Blob, inbound.blob_id)
-    assert blob is not None
+        row = (await session.execute(
+            select(InboundMail, Blob).join(Blob, Blob.id == InboundMail.blob_id).where(InboundMail.id == inbound_id)
+        )).first()
+    if row is None or row.InboundMail.processed_at is not None:
+        return
+    inbound, blob = row.InboundMail, row.Blob
     parsed = await config.parser.parse(blob.data)
     auth = await authenticate(
         blob.data, mail_from=inbound.mail_from, helo=inbound.helo, client_ip=inbound.peer,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from email.utils import parseaddr
 
 from email_validator import EmailNotValidError
-from sqlalchemy import select
+from sqlalchemy import literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.engine import Database
@@ -248,7 +248,7 @@ async def verdict(
        direction, that whitelist blocks the address → False.
     4. Otherwise → True. (So empty lists, e.g. empty reply lists, accept everyone.)
 
-    Two queries, whatever the number of levels: the matching entries, and which levels have an
+    One query, whatever the number of levels: the matching entries, and whether any level has an
     allow list at all. Runs in the caller's session; no HTTP or permission checks.
     """
     if direction not in DIRECTIONS:
@@ -265,10 +265,14 @@ async def verdict(
         ListEntry.direction == direction,
         ListEntry.scope_key.in_(list(keys)),
     ]
-    matches = (await session.execute(
-        select(ListEntry.scope_key, ListEntry.list_type, ListEntry.entry_type, ListEntry.entry, ListEntry.read_only)
-        .where(*common, ListEntry.entry.in_(candidates))
-    )).all()
+    columns = (ListEntry.scope_key, ListEntry.list_type, ListEntry.entry_type, ListEntry.entry, ListEntry.read_only)
+    # One statement: the matching entries (hit = 1), plus any one allow entry (hit = 0) for rule 3.
+    any_allow = select(*columns, literal(0).label("hit")).where(*common, ListEntry.list_type == "allow").limit(1)
+    rows = (await session.execute(union_all(
+        select(*columns, literal(1).label("hit")).where(*common, ListEntry.entry.in_(candidates)),
+        select(any_allow.subquery()),
+    ))).all()
+    matches = [row for row in rows if row.hit]
 
     suppressions = {m.list_type for m in matches if m.read_only}
     if suppressions:
@@ -282,7 +286,4 @@ async def verdict(
         )
         return bool(best.list_type == "allow")
 
-    whitelisted = await session.scalar(
-        select(ListEntry.id).where(*common, ListEntry.list_type == "allow").limit(1)
-    )
-    return whitelisted is None
+    return len(rows) == len(matches)  # no allow list at any level
