@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from . import mail
@@ -24,6 +25,27 @@ def make_messages(prefix: str, count: int, size: int) -> list[bytes]:
 def processed_count(server: Agentmail) -> int:
     """Inbound transactions fully processed (parsed, threaded, event emitted): read straight from the DB."""
     return int(server.query("SELECT count(*) FROM inbound_mail WHERE processed_at IS NOT NULL")[0][0])
+
+
+def drain(stored: Agentmail, backlog: int, timeout: float) -> dict[str, Any]:
+    """How fast the worker role alone processes what a storage-only server stored: the inbound rate a
+    deployment sustains once a burst is over (or with the worker in a process of its own)."""
+    stored.stop()
+    worker = Agentmail(stored.ws, stored.backend, extra_env={"AGENTMAIL_ROLES": "api,worker"},
+                       name=f"{stored.name}-drain", database_url=stored.database_url).start()
+    try:
+        deadline = time.monotonic() + timeout
+        while processed_count(worker) < backlog and time.monotonic() < deadline:
+            time.sleep(0.25)
+        done = processed_count(worker)
+    finally:
+        worker.stop()
+    first, last = (value if isinstance(value, datetime) else datetime.fromisoformat(value)
+                   for value in stored.query("SELECT min(processed_at), max(processed_at) FROM inbound_mail")[0])
+    seconds = (last - first).total_seconds()
+    log(f"ingest drain: {done} of {backlog} processed by the worker role in {seconds:.2f} s")
+    return {"processed": done, "processed_seconds": round(seconds, 2), "drained": done >= backlog,
+            "processed_per_s": round((done - 1) / seconds, 1) if seconds > 0 else None, "processed_by": "drain"}
 
 
 def _run(port: int, msgs: list[bytes], sessions: int, warmup: int) -> IngestResult:
@@ -93,6 +115,8 @@ def run(ws: Workspace, *, messages: int, sessions: int, size: int, warmup: int, 
 
                 rows.append(measure(label, server.smtp_port, make_messages(f"am-{backend}-{roles}", total, size),
                                     sessions, warmup, drained))
+                if "worker" not in roles:
+                    rows[-1].update(drain(server, rows[-1]["accepted"] + warmup, drain_timeout))
             finally:
                 server.drop()
 
