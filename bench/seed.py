@@ -1,7 +1,7 @@
 """Seeding an inbox with many messages fast, as rows indistinguishable from ingested ones.
 
 Rows are built by the server's own code: `mail.parse.parse` for the parsed fields, `new_message` for
-the message row, `refresh_thread` for each thread's summary, and written with SQLAlchemy Core through
+the message row, `summarise` for each thread's summary, and written with SQLAlchemy Core through
 the server's `Database` (same JSON and timestamp encodings). Only the SMTP hop and the per-message
 transactions are skipped.
 
@@ -29,7 +29,7 @@ from agentmail_server.db.tables import Blob, Inbox, Message, Thread, ThreadRef
 from agentmail_server.mail.parse import ParsedMessage, parse
 from agentmail_server.mail.threading import base_subject
 from agentmail_server.services.ids import new_uuid
-from agentmail_server.services.threads_store import new_message, refresh_thread
+from agentmail_server.services.threads_store import new_message, summarise
 
 from . import mail
 from .env import log
@@ -138,25 +138,6 @@ class Corpus:
                 return
 
 
-class _Rows:
-    """What refresh_thread needs of a session, answered from the thread's messages in memory."""
-
-    def __init__(self, messages: list[Message]) -> None:
-        self.messages = sorted(messages, key=lambda m: (m.timestamp, m.id))
-
-    async def flush(self) -> None:
-        return None
-
-    async def scalars(self, _stmt: Any) -> Any:
-        rows = self.messages
-
-        class _Result:
-            def all(self) -> list[Message]:
-                return rows
-
-        return _Result()
-
-
 def _columns(obj: Any) -> dict[str, Any]:
     table = obj.__table__
     mapper = obj.__mapper__
@@ -235,7 +216,7 @@ async def seed(database_url: str, inbox_id: str, corpus: Corpus, *, batch: int =
             await write()
         summaries = []
         for t, thread in enumerate(threads):
-            await refresh_thread(_Rows(members[t]), thread)  # type: ignore[arg-type]
+            summarise(thread, sorted(members[t], key=lambda m: (m.timestamp, m.id)))
             summaries.append(_columns(thread))
         for start in range(0, count, batch):
             async with db.write() as session:

@@ -127,7 +127,7 @@ async def add_message(session: AsyncSession, thread: Thread, message: Message) -
         # A thread resolve_thread just made holds only this message: its INSERT carries the summary,
         # with no query and no UPDATE. Flushed before the message, as the unit of work does not order
         # INSERTs by foreign key.
-        _summarise(thread, [message])
+        summarise(thread, [message])
         await session.flush()
         session.add(message)
         await session.flush()
@@ -147,11 +147,11 @@ async def refresh_thread(session: AsyncSession, thread: Thread) -> Thread | None
     if not messages:
         await session.execute(delete(Thread).where(Thread.id == thread.id))
         return None
-    _summarise(thread, messages)
+    summarise(thread, messages)
     return thread
 
 
-def _summarise(thread: Thread, messages: Sequence[Any]) -> None:
+def summarise(thread: Thread, messages: Sequence[Any]) -> None:
     """`messages`: the thread's messages (rows or instances with _SUMMARY_COLUMNS), oldest first."""
     first, last = messages[0], messages[-1]
     received = [m.timestamp for m in messages if m.direction == "received"]
