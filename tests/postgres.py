@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -31,7 +32,30 @@ def answers(url: str) -> bool:
     return asyncio.run(_answers(url))
 
 
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def free_port() -> int:
+    """A port free now, below the kernel's ephemeral range where it can.
+
+    A port the kernel hands out for bind(0) comes from the same range as the local ports of outgoing
+    connections, so one of the suite's many client connections could take it before (or, after a
+    chaos kill, between) the server's binds: the cause of rare "address already in use" restarts.
+    """
+    floor = _ephemeral_floor()
+    if floor > 11_000:
+        for _ in range(50):
+            port = random.randrange(10_000, floor)
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
