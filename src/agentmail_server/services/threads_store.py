@@ -44,7 +44,7 @@ async def resolve_thread(
             await _merge(session, into=thread, other=other)
         merged = {t.id for t in matching}
     else:
-        # Inserted by the caller's next flush, with its summary already filled in (refresh_thread).
+        # Inserted by add_message with its summary filled in (or by an earlier autoflush).
         thread = Thread(id=new_uuid(), organization_id=organization_id, pod_id=pod_id, inbox_id=inbox_id,
                         subject=subject, base_subject=base, last_message_id=message_id)
         session.add(thread)
