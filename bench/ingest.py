@@ -27,6 +27,16 @@ def processed_count(server: Agentmail) -> int:
     return int(server.query("SELECT count(*) FROM inbound_mail WHERE processed_at IS NOT NULL")[0][0])
 
 
+def wait_count(count: Callable[[], int], target: int, timeout: float) -> int:
+    """Poll `count` until it reaches `target` or `timeout` seconds pass; its last value."""
+    deadline = time.monotonic() + timeout
+    done = count()
+    while done < target and time.monotonic() < deadline:
+        time.sleep(0.25)
+        done = count()
+    return done
+
+
 def drain(stored: Agentmail, backlog: int, timeout: float) -> dict[str, Any]:
     """How fast the worker role alone processes what a storage-only server stored: the inbound rate a
     deployment sustains once a burst is over (or with the worker in a process of its own)."""
@@ -34,10 +44,7 @@ def drain(stored: Agentmail, backlog: int, timeout: float) -> dict[str, Any]:
     worker = Agentmail(stored.ws, stored.backend, extra_env={"AGENTMAIL_ROLES": "api,worker"},
                        name=f"{stored.name}-drain", database_url=stored.database_url).start()
     try:
-        deadline = time.monotonic() + timeout
-        while processed_count(worker) < backlog and time.monotonic() < deadline:
-            time.sleep(0.25)
-        done = processed_count(worker)
+        done = wait_count(lambda: processed_count(worker), backlog, timeout)
     finally:
         worker.stop()
     first, last = (value if isinstance(value, datetime) else datetime.fromisoformat(value)
@@ -103,11 +110,7 @@ def run(ws: Workspace, *, messages: int, sessions: int, size: int, warmup: int, 
                     if "worker" not in roles:
                         return {}
                     target = result.accepted + warmup
-                    deadline = time.monotonic() + drain_timeout
-                    done = processed_count(server)
-                    while done < target and time.monotonic() < deadline:
-                        time.sleep(0.25)
-                        done = processed_count(server)
+                    done = wait_count(lambda: processed_count(server), target, drain_timeout)
                     elapsed = time.monotonic() - started
                     return {"processed": done - warmup, "processed_seconds": round(elapsed, 2),
                             "processed_per_s": round((done - warmup) / elapsed, 1) if elapsed else None,
@@ -141,11 +144,8 @@ def run(ws: Workspace, *, messages: int, sessions: int, size: int, warmup: int, 
                 postfix.start()
 
                 def delivered(result: IngestResult, started: float, postfix: Postfix = postfix) -> dict[str, Any]:
-                    target = result.accepted + warmup
-                    deadline = time.monotonic() + drain_timeout
-                    while postfix.delivered() < target and time.monotonic() < deadline:
-                        time.sleep(0.25)
-                    done, elapsed = postfix.delivered() - warmup, time.monotonic() - started
+                    done = wait_count(postfix.delivered, result.accepted + warmup, drain_timeout) - warmup
+                    elapsed = time.monotonic() - started
                     return {"processed": done, "processed_seconds": round(elapsed, 2),
                             "processed_per_s": round(done / elapsed, 1), "drained": done >= result.accepted}
 
