@@ -52,8 +52,8 @@ async def _update(db: Database, principal: Principal, inbox_id: str, body: Updat
 
 @router.get("/v0/inboxes", response_model=ListInboxesResponse)
 async def list_inboxes(
-    page: ListParams = Depends(list_params),
-                               principal: Principal = Depends(get_principal), db: Database = Depends(get_db)
+    page: ListParams = Depends(list_params), principal: Principal = Depends(get_principal),
+    db: Database = Depends(get_db),
 ) -> ListInboxesResponse:
     return _listing(await inboxes.list_inboxes(
         db, principal, pod_id=None, limit=page.limit, page_token=page.page_token, ascending=page.ascending

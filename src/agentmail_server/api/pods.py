@@ -16,8 +16,8 @@ router = APIRouter(route_class=WireRoute, tags=["pods"])
 
 @router.get("/v0/pods", response_model=ListPodsResponse)
 async def list_pods(
-    page: ListParams = Depends(list_params),
-                               principal: Principal = Depends(get_principal), db: Database = Depends(get_db)
+    page: ListParams = Depends(list_params), principal: Principal = Depends(get_principal),
+    db: Database = Depends(get_db),
 ) -> ListPodsResponse:
     result = await pods.list_pods(
         db, principal, limit=page.limit, page_token=page.page_token, ascending=page.ascending
