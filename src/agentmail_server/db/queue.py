@@ -5,9 +5,10 @@ of workers in any number of processes take different jobs without blocking; SQLi
 writers, so a single UPDATE … RETURNING is already atomic. A worker that dies mid-job leaves its
 lease to expire, after which another worker takes the job again (at-least-once).
 
-Committed jobs wake workers at once: the job runners of this process after the commit, and on
-PostgreSQL those of every process through a NOTIFY sent inside the enqueuing transaction (so it is
-heard only if the jobs commit). Workers also poll, so a lost wake-up only adds latency.
+Committed jobs wake workers at once: the job runners of this process after the commit, and those of
+every other process through a NOTIFY sent inside the enqueuing transaction on PostgreSQL (so it is
+heard only if the jobs commit) or a datagram sent after the commit on SQLite (`host_notify`).
+Workers also poll, so a lost wake-up only adds latency.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from . import host_notify
 from .engine import Database
 from .tables import Job
 from .types import utcnow
@@ -89,7 +91,11 @@ def _notify(session: Session) -> None:
 
 
 def _after_commit(session: Session) -> None:
-    wake(session.info.pop(_KINDS, Counter()))
+    counts = session.info.pop(_KINDS, Counter())
+    wake(counts)
+    bind = session.get_bind()
+    if counts and bind.dialect.name == "sqlite":
+        host_notify.send(bind.url.database, [f"{NOTIFY_CHANNEL} {notify_payload(counts)}"])
     if sa_event.contains(session, "after_rollback", _after_rollback):
         sa_event.remove(session, "after_rollback", _after_rollback)
 

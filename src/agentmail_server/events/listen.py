@@ -1,4 +1,5 @@
-"""Cross-process wake-ups: PostgreSQL LISTEN feeding the in-process bus and job runners.
+"""Cross-process wake-ups: PostgreSQL LISTEN (or, on SQLite, datagrams from the processes sharing
+the file) feeding the in-process bus and job runners.
 
 `emit_event` NOTIFYs `agentmail_events` with the row id inside the writing transaction, so every
 listening process hears about every committed event, its own included (which this process has
@@ -8,8 +9,10 @@ process's job runners (an api or smtp process queues work that a worker process 
 
 The connection is dedicated (not from the pool) and watched: when it drops, it is re-opened with
 backoff, and the newest event id is then published so consumers read what they missed meanwhile
-(the hub re-reads the table on any wake-up), and job runners look for work. On SQLite there is
-nothing to listen to.
+(the hub re-reads the table on any wake-up), and job runners look for work.
+
+On SQLite the same channels and payloads arrive as datagrams (`db.host_notify`), sent after commit
+by the other processes on the same database file (the worker process `serve` starts, for one).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from ..db import queue
+from ..db import host_notify, queue
 from ..db.engine import Database
 from ..workers.tasks import cancel
 from .bus import BUS
@@ -41,16 +44,24 @@ def asyncpg_dsn(database_url: str) -> str:
 
 
 class Listener:
-    """On PostgreSQL, LISTENs for committed events (published to BUS) and jobs (runners woken)."""
+    """Hears about events (published to BUS) and jobs (runners woken) committed by other processes."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
+        self._endpoint: host_notify.Endpoint | None = None
         self.reconnects = 0
 
     async def start(self) -> None:
         if self.db.dialect != "postgresql":
+            endpoint = host_notify.Endpoint(self.db.write_engine.url.database, self._datagram)
+            try:
+                endpoint.open()
+            except OSError as exc:
+                log.warning("no wake-ups from other processes on this database (%s): they are seen by polling", exc)
+            else:
+                self._endpoint = endpoint
             return None
         self._task = asyncio.create_task(self._run(), name="event-listener")
         # Normally connected within milliseconds; don't hold up startup if the database is slow.
@@ -61,7 +72,17 @@ class Listener:
     async def stop(self) -> None:
         await cancel(self._task)
         self._task = None
+        if self._endpoint is not None:
+            self._endpoint.close()
+            self._endpoint = None
         return None
+
+    def _datagram(self, channel: str, payload: str) -> None:
+        handler = {NOTIFY_CHANNEL: self._notified, queue.NOTIFY_CHANNEL: self._jobs_notified}.get(channel)
+        if handler is None:
+            log.warning("ignoring a wake-up on unknown channel %r", channel)
+            return
+        handler(None, 0, channel, payload)
 
     async def _run(self) -> None:
         dsn = asyncpg_dsn(self.db.url)
