@@ -16,6 +16,37 @@ import httpx
 
 from .postgres import free_port
 
+
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid` (Linux /proc)."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid`: its children, theirs, and so on."""
+    found = children(pid)
+    for child in list(found):
+        found += descendants(child)
+    return found
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 # Settings every test server gets (conftest points DNS at a local zone server, for instance).
 DEFAULT_ENV: dict[str, str] = {}
 
@@ -89,6 +120,13 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+    def worker_processes(self) -> list[int]:
+        """The worker processes this server started (the worker role runs in children by default):
+        forked ones look like the server itself, restarted ones run agentmail_server.workers.child.
+        Its other children are multiprocessing's (the mail parsers when the worker role runs here)."""
+        assert self.process is not None
+        return [pid for pid in children(self.process.pid) if b"agentmail_server" in cmdline(pid)]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -16,7 +16,7 @@ from agentmail.inboxes import CreateInboxRequest
 
 from .conftest import make_http, make_sdk, running_server
 from .mail_helpers import build, crlf, wait_for
-from .server import Server
+from .server import Server, cmdline, descendants
 
 SENDERS = 6
 PER_SENDER = 40
@@ -94,14 +94,9 @@ def test_sigkill_during_ingest_loses_and_duplicates_nothing(crash_server: Server
 
 
 def _parsing_processes(pid: int) -> list[int]:
-    """The server's mail parsing children (multiprocessing "spawn" workers)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-            if b"spawn_main" in cmdline:
-                found.append(int(child))
-    return found
+    """The server's mail parsing processes (multiprocessing "spawn" workers, started by its worker
+    process or, with the worker role in the server process, by the server itself)."""
+    return [child for child in descendants(pid) if b"spawn_main" in cmdline(child)]
 
 
 def test_a_killed_parsing_process_is_replaced_and_no_message_lost(crash_server: Server):
@@ -135,15 +130,8 @@ def test_parsing_processes_exit_with_a_killed_server(crash_server: Server):
     crash_server.stop(signal.SIGKILL)
 
     def gone() -> bool | None:
-        return all(not Path(f"/proc/{child}").exists() or b"spawn_main" not in _cmdline(child)
+        return all(not Path(f"/proc/{child}").exists() or b"spawn_main" not in cmdline(child)
                    for child in children) or None
 
     wait_for(gone, timeout=10, what="the orphaned parsing process to exit")
     crash_server.start()
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""

@@ -87,4 +87,5 @@ def test_health_and_readiness(ops_server):
     health = httpx.get(f"{srv.base_url}/health", timeout=10)
     assert health.status_code == 200 and health.json()["database"] == "ok"
     ready = httpx.get(f"{srv.base_url}/ready", timeout=10)
-    assert ready.status_code == 200 and ready.json() == {"status": "ready", "database": "ok", "smtp": "ok"}
+    assert ready.status_code == 200 and ready.json() == {"status": "ready", "database": "ok", "smtp": "ok",
+                                                         "worker": "ok"}

@@ -21,6 +21,8 @@ from .test_websocket import Raw, deliver, new_inbox, subject_of
 # Polling would find the events too, only later: make it slow enough that only NOTIFY can be on time.
 SLOW_POLL = {"AGENTMAIL_WS_POLL_SECONDS": "120"}
 ON_TIME = 8.0
+# One listening connection per process: `full`, the worker process it runs, and `api_only`.
+LISTENERS = 3
 
 
 @pytest.fixture
@@ -58,7 +60,7 @@ def listeners(url: str, *, kill: bool = False) -> int:
 
 def test_events_cross_processes(pair: tuple[Server, Server]) -> None:
     full, api_only = pair
-    assert listeners(full.database_url) == 2
+    assert listeners(full.database_url) == LISTENERS
     with make_http(full) as http, make_http(api_only) as http_b:
         inbox, other = new_inbox(http), new_inbox(http)
         # Mail accepted and processed by `full` reaches a subscriber of `api_only`.
@@ -83,7 +85,7 @@ def test_events_cross_processes(pair: tuple[Server, Server]) -> None:
             subject = deliver(full, http, inbox)
             assert subject_of(on_b.event(timeout=ON_TIME)) == subject
             deadline = time.monotonic() + ON_TIME
-            while listeners(full.database_url) < 2 and time.monotonic() < deadline:
+            while listeners(full.database_url) < LISTENERS and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert listeners(full.database_url) == 2
+            assert listeners(full.database_url) == LISTENERS
             on_b.quiet(0.3)

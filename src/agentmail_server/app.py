@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.hub = services.hub
             app.state.smtp_listener = services.smtp
             app.state.domain_env = services.domain_env
+            app.state.worker_processes = services.worker_processes
             yield
 
     app = FastAPI(

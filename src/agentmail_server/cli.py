@@ -66,9 +66,13 @@ def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
     from .api.ws_protocol import EventSocketProtocol
     from .app import create_app
     from .services import organizations
+    from .workers import process
 
     migrate.upgrade(settings.database_url)
     created = _with_db(settings, lambda db: organizations.bootstrap(db, root_api_key=settings.root_api_key))
+    if settings.worker_in_children:
+        # Now: the database is ready for them, every module is imported, and no thread runs yet.
+        process.fork_children(settings, settings.worker_processes)
     if created is not None:
         shown = None if settings.root_api_key else created.api_key
         print(_banner(settings, created.organization.id, shown), flush=True)

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # domain publishes DMARC and it fails, so local development mail stays clean) or "strict".
     inbound_auth: str = "dmarc"
     worker_concurrency: int = Field(default=2, ge=1, le=64)
+    # A process that serves the api or smtp role runs its worker role in this many child processes
+    # (started, supervised and stopped with it), so processing mail uses another core instead of
+    # taking event-loop time from SMTP sessions and API requests. 0 runs the worker role in the
+    # serving process itself. A process whose only role is worker always runs it itself.
+    worker_processes: int = Field(default=1, ge=0, le=64)
     # Child processes that parse inbound mail (started with the worker), so parsing runs beside the
     # event loop instead of under its GIL, and a parser crash costs a child, not the server. 0 parses
     # in a thread of the server process.
@@ -204,6 +209,12 @@ class Settings(BaseSettings):
 
     def has_role(self, role: str) -> bool:
         return role in {r.strip() for r in self.roles.split(",")}
+
+    @property
+    def worker_in_children(self) -> bool:
+        """Whether the worker role runs in child processes of this one (`worker_processes`)."""
+        return (self.worker_processes > 0 and self.has_role("worker")
+                and (self.has_role("api") or self.has_role("smtp")))
 
     @property
     def is_sqlite(self) -> bool:

@@ -23,7 +23,9 @@ from .mail.smtp_in import PROCESS_FEEDBACK, PROCESS_INBOUND, InboundHandler, sta
 from .services import delivery, dkim_keys, domains, drafts, feedback, inbox_events, ingest, janitor, links
 from .services.sending import DELIVER_OUTBOUND
 from .workers.periodic import Periodic, PeriodicTask
+from .workers.process import WorkerProcesses
 from .workers.runner import JobRunner, in_lane
+from .workers.tasks import cancel
 
 log = logging.getLogger("agentmail_server")
 
@@ -73,6 +75,7 @@ class Services:
     smtp: asyncio.AbstractServer | None
     hub: Hub | None
     domain_env: domains.DomainEnv
+    worker_processes: WorkerProcesses | None
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:
@@ -116,6 +119,8 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
     listener: asyncio.AbstractServer | None = None
     hub: Hub | None = None
     dispatcher: Dispatcher | None = None
+    children: WorkerProcesses | None = None
+    starting: asyncio.Task[None] | None = None
     feed = Listener(db)
     parser = ParsePool(settings.parse_processes)
     try:
@@ -126,7 +131,12 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
         if settings.has_role("api"):
             hub = Hub(db, settings)
             await hub.start()
-        if settings.has_role("worker"):
+        if settings.worker_in_children:
+            # Prespawned by `serve` (and already starting) or started now; this process serves once
+            # they are ready.
+            children = WorkerProcesses(settings, settings.worker_processes)
+            starting = asyncio.create_task(children.start())
+        elif settings.has_role("worker"):
             runner = JobRunner(db, job_handlers(db, settings, parser), concurrency=settings.worker_concurrency,
                                lease=timedelta(seconds=settings.job_lease_seconds),
                                poll_interval=settings.job_poll_seconds)
@@ -144,12 +154,20 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
                 hostname=settings.smtp_hostname,
             )
             log.info("SMTP listening on %s:%s", settings.smtp_host, settings.smtp_port)
-        yield Services(db=db, link_secret=secret, runner=runner, smtp=listener, hub=hub, domain_env=env)
+        if starting is not None:
+            await starting
+            starting = None
+        yield Services(db=db, link_secret=secret, runner=runner, smtp=listener, hub=hub, domain_env=env,
+                       worker_processes=children)
     finally:
         if listener is not None:
             listener.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(listener.wait_closed(), 5)
+        if starting is not None:
+            await cancel(starting)
+        if children is not None:
+            await children.stop()
         if periodic is not None:
             await periodic.stop()
         if dispatcher is not None:

@@ -40,6 +40,10 @@ async def ready(request: Request) -> JSONResponse:
     listener = request.app.state.smtp_listener
     if request.app.state.settings.has_role("smtp"):
         checks["smtp"] = "ok" if listener is not None and listener.is_serving() else "not listening"
+    children = request.app.state.worker_processes
+    if children is not None:
+        running = children.running()
+        checks["worker"] = "ok" if running == children.count else f"{running} of {children.count} processes running"
     ok = all(value == "ok" for value in checks.values())
     return JSONResponse({"status": "ready" if ok else "not ready", **checks}, status_code=200 if ok else 503)
 

@@ -37,7 +37,7 @@ from ..db.tables import Event, PollingWebhook, PollingWebhookEvent, Webhook, Web
 from ..db.text import storable
 from ..db.types import utcnow
 from ..services.fetch import AddressRefused, resolve_checked
-from ..telemetry.metrics import WEBHOOK_ATTEMPTS
+from ..telemetry import metrics
 from ..workers.tasks import cancel
 from . import signing
 from .bus import BUS
@@ -148,7 +148,7 @@ class Outcome:
 
 async def record(db: Database, claimed: Claimed, outcome: Outcome, settings: Settings) -> None:
     """Store the attempt and decide what follows: done, a retry at the next step, or give up."""
-    WEBHOOK_ATTEMPTS.labels(outcome="success" if outcome.ok else "failure").inc()
+    metrics.count("webhook_attempts", outcome="success" if outcome.ok else "failure")
     now = utcnow()
     async with db.write() as session:
         # Webhook row first, then the delivery: the order of webhook edits (disable, delete), so they

@@ -6,6 +6,7 @@ database when /metrics is scraped (the database is the queue, so it is also the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -31,6 +32,25 @@ WEBHOOK_ATTEMPTS = Counter(
     "agentmail_webhook_attempts_total", "Webhook delivery attempts by outcome (success, failure)",
     ["outcome"], registry=REGISTRY,
 )
+# Counters that worker processes started by `serve` count in their parent (they serve no /metrics).
+RELAYED: dict[str, Counter] = {"webhook_attempts": WEBHOOK_ATTEMPTS}
+_relay: Callable[[str, dict[str, str], float], None] | None = None
+
+
+def relay_to(relay: Callable[[str, dict[str, str], float], None]) -> None:
+    """In a worker process: send increments of RELAYED counters to the parent instead."""
+    global _relay
+    _relay = relay
+
+
+def count(name: str, amount: float = 1.0, **labels: str) -> None:
+    """Increment the RELAYED counter `name`: here, or in the process that serves /metrics."""
+    if _relay is not None:
+        _relay(name, labels, amount)
+    else:
+        RELAYED[name].labels(**labels).inc(amount)
+
+
 JOBS = Gauge("agentmail_jobs", "Jobs in the queue by kind and status", ["kind", "status"], registry=REGISTRY)
 OLDEST_JOB = Gauge("agentmail_oldest_queued_job_age_seconds", "Age of the oldest due queued job by kind",
                    ["kind"], registry=REGISTRY)
