@@ -41,7 +41,7 @@ def drain(stored: Agentmail, backlog: int, timeout: float) -> dict[str, Any]:
     """How fast the worker role alone processes what a storage-only server stored: the inbound rate a
     deployment sustains once a burst is over (or with the worker in a process of its own)."""
     stored.stop()
-    worker = Agentmail(stored.ws, stored.backend, extra_env={"AGENTMAIL_ROLES": "api,worker"},
+    worker = Agentmail(stored.ws, stored.backend, extra_env={"AGENTMAIL_ROLES": "worker"},
                        name=f"{stored.name}-drain", database_url=stored.database_url).start()
     try:
         done = wait_count(lambda: processed_count(worker), backlog, timeout)
@@ -98,9 +98,12 @@ def run(ws: Workspace, *, messages: int, sessions: int, size: int, warmup: int, 
         if backend == "postgresql" and not postgres_available():
             skipped[f"agentmail {backend}"] = "no PostgreSQL answers at the bench URL"
             continue
-        for roles in ("api,smtp,worker", "api,smtp"):
-            label = f"agentmail {backend}" + ("" if roles == "api,smtp,worker" else " (smtp role only)")
-            server = Agentmail(ws, backend, extra_env={"AGENTMAIL_ROLES": roles}, name=f"ingest-{backend}-{roles}")
+        # The default (the worker role in a process of its own), everything in one process, storage only.
+        for label, roles, processes in ((f"agentmail {backend}", "api,smtp,worker", "1"),
+                                        (f"agentmail {backend} (one process)", "api,smtp,worker", "0"),
+                                        (f"agentmail {backend} (smtp role only)", "api,smtp", "1")):
+            server = Agentmail(ws, backend, name=f"ingest-{backend}-{roles}-{processes}",
+                               extra_env={"AGENTMAIL_ROLES": roles, "AGENTMAIL_WORKER_PROCESSES": processes})
             server.start()
             try:
                 server.create_inbox(INBOX)
@@ -116,7 +119,8 @@ def run(ws: Workspace, *, messages: int, sessions: int, size: int, warmup: int, 
                             "processed_per_s": round((done - warmup) / elapsed, 1) if elapsed else None,
                             "drained": done >= target}
 
-                rows.append(measure(label, server.smtp_port, make_messages(f"am-{backend}-{roles}", total, size),
+                rows.append(measure(label, server.smtp_port,
+                                    make_messages(f"am-{backend}-{roles}-{processes}", total, size),
                                     sessions, warmup, drained))
                 if "worker" not in roles:
                     rows[-1].update(drain(server, rows[-1]["accepted"] + warmup, drain_timeout))

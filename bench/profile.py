@@ -27,13 +27,14 @@ def py_spy() -> str | None:
 
 
 def record(pid: int, out: Path, rate: int = 100) -> subprocess.Popen[bytes]:
-    """Start sampling `pid` until it exits; collapsed stacks go to `out`."""
+    """Start sampling `pid` and its children until it exits; collapsed stacks go to `out`."""
     tool = py_spy()
     if tool is None:
         raise RuntimeError("py-spy is not installed (.venv/bin/pip install py-spy)")
     out.parent.mkdir(parents=True, exist_ok=True)
+    # --subprocesses: the server's worker process (and its parser) are sampled into the same file.
     return subprocess.Popen([tool, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate),
-                             "--output", str(out), "--nonblocking"],
+                             "--output", str(out), "--nonblocking", "--subprocesses"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
