@@ -17,6 +17,7 @@ from .db.engine import Database
 from .events.hub import Hub
 from .events.listen import Listener
 from .events.webhooks import Dispatcher
+from .mail import recipients
 from .mail.dns import make_resolver
 from .mail.parse_pool import ParsePool
 from .mail.smtp_in import PROCESS_FEEDBACK, PROCESS_INBOUND, InboundHandler, start_listener
@@ -114,6 +115,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
     db = Database(settings.database_url)
     env = domain_env(settings)
     inbox_events.install()
+    recipients.install()
     runner: JobRunner | None = None
     periodic: Periodic | None = None
     listener: asyncio.AbstractServer | None = None

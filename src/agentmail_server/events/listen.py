@@ -5,7 +5,9 @@ the file) feeding the in-process bus and job runners.
 listening process hears about every committed event, its own included (which this process has
 also published locally after commit): consumers deduplicate by row id (the hub does, structurally).
 Likewise `queue.enqueue` NOTIFYs `agentmail_jobs` with the kinds of jobs committed, which wakes this
-process's job runners (an api or smtp process queues work that a worker process runs).
+process's job runners (an api or smtp process queues work that a worker process runs), and a change
+to inboxes or domains NOTIFYs `agentmail_recipients`, which clears the SMTP listener's recipient
+cache (`mail/recipients.py`).
 
 The connection is dedicated (not from the pool) and watched: when it drops, it is re-opened with
 backoff, and the newest event id is then published so consumers read what they missed meanwhile
@@ -27,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from ..db import host_notify, queue
 from ..db.engine import Database
+from ..mail import recipients
 from ..workers.tasks import cancel
 from .bus import BUS
 from .outbox import NOTIFY_CHANNEL
@@ -78,7 +81,8 @@ class Listener:
         return None
 
     def _datagram(self, channel: str, payload: str) -> None:
-        handler = {NOTIFY_CHANNEL: self._notified, queue.NOTIFY_CHANNEL: self._jobs_notified}.get(channel)
+        handler = {NOTIFY_CHANNEL: self._notified, queue.NOTIFY_CHANNEL: self._jobs_notified,
+                   recipients.NOTIFY_CHANNEL: self._recipients_notified}.get(channel)
         if handler is None:
             log.warning("ignoring a wake-up on unknown channel %r", channel)
             return
@@ -96,6 +100,7 @@ class Listener:
                 conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await conn.add_listener(NOTIFY_CHANNEL, self._notified)
                 await conn.add_listener(queue.NOTIFY_CHANNEL, self._jobs_notified)
+                await conn.add_listener(recipients.NOTIFY_CHANNEL, self._recipients_notified)
                 delay = BACKOFF_START
                 if not first:
                     self.reconnects += 1
@@ -136,6 +141,7 @@ class Listener:
         if newest is not None:
             BUS.publish([int(newest)])
         queue.wake(None)
+        recipients.heard()
 
     @staticmethod
     def _notified(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
@@ -152,3 +158,7 @@ class Listener:
     @staticmethod
     def _jobs_notified(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
         queue.wake(queue.parse_notify_payload(payload))
+
+    @staticmethod
+    def _recipients_notified(_conn: Any, _pid: int, _channel: str, _payload: str) -> None:
+        recipients.heard()

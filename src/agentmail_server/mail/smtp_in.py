@@ -18,6 +18,7 @@ from ..db.engine import Database
 from ..db.tables import Blob, Domain, InboundMail, Inbox, OutboundRecipient
 from ..services.ids import new_uuid
 from ..telemetry.metrics import SMTP_MESSAGES, SMTP_SESSIONS
+from . import recipients
 from .bounces import bounce_token
 
 log = logging.getLogger("agentmail_server.smtp")
@@ -28,9 +29,13 @@ PROCESS_INBOUND = "process_inbound"
 PROCESS_FEEDBACK = "process_feedback"
 
 
+def _address_key(address: str) -> str:
+    return address.strip().strip("<>").lower()
+
+
 def hosted_candidates(address: str) -> list[str]:
     """The inbox ids an RCPT address may mean: itself, and without a +subaddress tag."""
-    addr = address.strip().strip("<>").lower()
+    addr = _address_key(address)
     local, at, domain = addr.rpartition("@")
     if not at:
         return []
@@ -67,6 +72,18 @@ class InboundHandler:
                 envelope.__dict__.setdefault("bounce_addresses", []).append(address)
                 return "250 2.1.5 OK"
             # Not one of our tokens: it may still be an inbox called "bounces" with a tag.
+        inbox_id = recipients.CACHE.get(_address_key(address))
+        if inbox_id is None:
+            inbox_id, refusal = await self._look_up(address)
+            if refusal is not None:
+                return refusal
+        envelope.rcpt_tos.append(address)
+        hosted.append(inbox_id)
+        return "250 2.1.5 OK"
+
+    async def _look_up(self, address: str) -> tuple[str, None] | tuple[None, str]:
+        """The hosted inbox `address` means, or the reply refusing it. Acceptances are cached."""
+        generation = recipients.CACHE.generation
         candidates = hosted_candidates(address)
         try:
             async with self.db.read() as db_session:
@@ -80,20 +97,19 @@ class InboundHandler:
                 )
         except Exception:
             log.exception("recipient lookup failed")
-            return "451 4.3.0 Temporary lookup failure, try again later"
+            return None, "451 4.3.0 Temporary lookup failure, try again later"
         found = {row.id: row for row in rows}
         inbox_id = next((c for c in candidates if c in found), None)
         if inbox_id is None:
             # Never an open relay: only addresses hosted here are accepted.
-            return "550 5.1.1 Recipient address rejected: no such mailbox here"
+            return None, "550 5.1.1 Recipient address rejected: no such mailbox here"
         if found[inbox_id].inbound_enabled is False:
             # A send-only custom domain publishes no MX; mail that finds its way here anyway is refused.
-            return "550 5.7.1 Recipient domain does not accept inbound mail"
+            return None, "550 5.7.1 Recipient domain does not accept inbound mail"
         if found[inbox_id].status == "paused":
-            return "550 5.2.1 Mailbox is paused and not accepting mail"
-        envelope.rcpt_tos.append(address)
-        hosted.append(inbox_id)
-        return "250 2.1.5 OK"
+            return None, "550 5.2.1 Mailbox is paused and not accepting mail"
+        recipients.CACHE.put(_address_key(address), inbox_id, generation)
+        return inbox_id, None
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content if envelope.original_content is not None else envelope.content
