@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -70,6 +71,10 @@ def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
 
     migrate.upgrade(settings.database_url)
     created = _with_db(settings, lambda db: organizations.bootstrap(db, root_api_key=settings.root_api_key))
+    # What start-up made (modules, the app's schemas) lives as long as the process. Frozen, a full
+    # collection no longer walks it (a pause in every WebSocket fan-out and worker job that ran into
+    # one) nor writes to it, which in a forked child copies the pages it shares with this process.
+    gc.freeze()
     if settings.worker_in_children:
         # Now: the database is ready for them, every module is imported, and no thread runs yet.
         process.fork_children(settings, settings.worker_processes)

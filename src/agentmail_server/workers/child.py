@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -70,6 +71,7 @@ def run(settings: Settings, control: int) -> NoReturn:
         os.write(control, b"count " + json.dumps([name, labels, amount]).encode() + b"\n")
 
     metrics.relay_to(relay)
+    gc.freeze()  # as `serve` does before forking (cli.cmd_serve); again for a child started with exec
     try:
         import uvloop  # as uvicorn picks for the serving process
     except ImportError:
