@@ -3,8 +3,9 @@
 Writers and readers get separate session factories. On SQLite every write transaction starts with
 BEGIN IMMEDIATE (a deferred transaction that later upgrades to a writer fails at once with
 SQLITE_BUSY under WAL instead of waiting), and the in-process writer pool has one connection so
-writers queue in asyncio instead of spinning on the file lock. On PostgreSQL both factories share one
-engine.
+writers queue in asyncio instead of spinning on the file lock; the writers of different processes
+queue on a lock file beside the database (sqlite_driver.WriterLock). On PostgreSQL both factories
+share one engine.
 """
 
 from __future__ import annotations
@@ -26,12 +27,20 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
+def _writer_lock_path(database: str | None) -> str | None:
+    """The lock file the writers of every process share (None for a database only this process has)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return f"{database}-writer.lock"
+
+
+def _sqlite_engine(url: str, *, begin: str, pool_size: int, writer: bool) -> AsyncEngine:
     parsed = make_url(url)
     args, kwargs = parsed.get_dialect()().create_connect_args(parsed)
+    lock = _writer_lock_path(parsed.database) if writer else None
     engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=0, pool_timeout=60, json_serializer=_json_dumps,
-        async_creator=sqlite_driver.connector(*args, **{**kwargs, "timeout": 30}),
+        async_creator=sqlite_driver.connector(*args, writer_lock=lock, **{**kwargs, "timeout": 30}),
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -57,8 +66,8 @@ class Database:
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         if self.dialect == "sqlite":
-            self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
-            self.read_engine = _sqlite_engine(url, begin="BEGIN", pool_size=8)
+            self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1, writer=True)
+            self.read_engine = _sqlite_engine(url, begin="BEGIN", pool_size=8, writer=False)
         else:
             self.write_engine = create_async_engine(
                 url, pool_size=10, max_overflow=10, pool_pre_ping=True, json_serializer=_json_dumps
