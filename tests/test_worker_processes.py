@@ -120,7 +120,17 @@ def test_the_worker_process_ends_with_the_server(split_server: Server, sig: int)
                    for pid in below) or None
 
     wait_for(gone, timeout=10, what="the worker process (and its parser) to exit")
+    if sig == signal.SIGTERM:
+        _assert_nothing_left_to_the_resource_tracker(srv, below)
     srv.start()  # the fixture stops it again
+
+
+def _assert_nothing_left_to_the_resource_tracker(srv: Server, below: list[int]) -> None:
+    """Once every process below the stopped server has exited (multiprocessing's resource tracker,
+    which reports what the others left behind, last), its log has no such report."""
+    wait_for(lambda: all(not cmdline(pid) for pid in below) or None, timeout=10,
+             what="every process below the server to exit")
+    assert "leaked" not in srv.log(), srv.log()[-2000:]
 
 
 def test_worker_processes_0_keeps_the_worker_in_the_serving_process(request: pytest.FixtureRequest,
@@ -133,6 +143,11 @@ def test_worker_processes_0_keeps_the_worker_in_the_serving_process(request: pyt
         with make_http(srv) as http:
             wait_for(lambda: http.get(f"/v0/inboxes/{inbox}/messages").json()["count"] == 1 or None,
                      what="the message processed")
+        assert srv.process is not None
+        below = descendants(srv.process.pid)
+        assert any(b"spawn_main" in cmdline(pid) for pid in below)  # the parser runs
+        srv.stop()
+        _assert_nothing_left_to_the_resource_tracker(srv, below)
 
 
 # --- the SQLite channel on its own ----------------------------------------------------------------

@@ -179,5 +179,5 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
         await feed.stop()
         if runner is not None:
             await runner.stop()
-        parser.close()
+        await parser.close()
         await db.dispose()

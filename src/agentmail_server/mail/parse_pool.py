@@ -11,6 +11,7 @@ failure. With `processes=0` parsing runs in a thread of the server process inste
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -25,6 +26,7 @@ log = logging.getLogger("agentmail_server.parse")
 
 
 PARENT_CHECK_SECONDS = 1.0
+CLOSE_SECONDS = 5.0
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -82,7 +84,16 @@ class ParsePool:
                     raise
         raise AssertionError("unreachable")
 
-    def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+    async def close(self) -> None:
+        """Stop the children and let the pool's queues go before this process ends.
+
+        Their semaphores are freed by finalizers that run when the queues are collected or at the
+        interpreter's exit; neither `serve` (uvicorn re-raises SIGTERM once it has shut down) nor a
+        worker process (os._exit) reaches that exit, and the resource tracker then reports them as
+        leaked. An idle pool stops in milliseconds; one still parsing is waited for a few seconds.
+        """
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_SECONDS):
+                    await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
