@@ -26,6 +26,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 log = logging.getLogger("agentmail_server.db.host_notify")
 
 # sun_path holds 108 bytes with its NUL on Linux (104 on the BSDs); a longer path cannot be bound.
@@ -137,6 +139,17 @@ def send(database: str | None, lines: Iterable[str]) -> None:
         directory = socket_dir(database)
         if directory is not None:
             _SENDER.send(directory, lines)
+    except Exception as exc:
+        log.warning("wake-ups not sent: %s", exc)
+
+
+def send_after_commit(session: Session, channel: str, payloads: Iterable[str]) -> None:
+    """From an after-commit hook: the NOTIFYs `channel` would carry on PostgreSQL, to the other
+    processes on `session`'s database when it is SQLite (on PostgreSQL the transaction sent them)."""
+    try:
+        bind = session.get_bind()
+        if bind.dialect.name == "sqlite":
+            send(bind.url.database, [f"{channel} {payload}" for payload in payloads])
     except Exception as exc:
         log.warning("wake-ups not sent: %s", exc)
 

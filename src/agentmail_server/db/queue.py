@@ -93,9 +93,8 @@ def _notify(session: Session) -> None:
 def _after_commit(session: Session) -> None:
     counts = session.info.pop(_KINDS, Counter())
     wake(counts)
-    bind = session.get_bind()
-    if counts and bind.dialect.name == "sqlite":
-        host_notify.send(bind.url.database, [f"{NOTIFY_CHANNEL} {notify_payload(counts)}"])
+    if counts:
+        host_notify.send_after_commit(session, NOTIFY_CHANNEL, [notify_payload(counts)])
     if sa_event.contains(session, "after_rollback", _after_rollback):
         sa_event.remove(session, "after_rollback", _after_rollback)
 

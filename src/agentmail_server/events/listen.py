@@ -55,6 +55,9 @@ class Listener:
         self._connected = asyncio.Event()
         self._endpoint: host_notify.Endpoint | None = None
         self.reconnects = 0
+        # One table for both carriers: asyncpg's LISTEN callbacks and SQLite's datagrams.
+        self._channels = {NOTIFY_CHANNEL: self._notified, queue.NOTIFY_CHANNEL: self._jobs_notified,
+                          recipients.NOTIFY_CHANNEL: self._recipients_notified}
 
     async def start(self) -> None:
         if self.db.dialect != "postgresql":
@@ -81,8 +84,7 @@ class Listener:
         return None
 
     def _datagram(self, channel: str, payload: str) -> None:
-        handler = {NOTIFY_CHANNEL: self._notified, queue.NOTIFY_CHANNEL: self._jobs_notified,
-                   recipients.NOTIFY_CHANNEL: self._recipients_notified}.get(channel)
+        handler = self._channels.get(channel)
         if handler is None:
             log.warning("ignoring a wake-up on unknown channel %r", channel)
             return
@@ -98,9 +100,8 @@ class Listener:
                 conn = await asyncpg.connect(dsn, timeout=10, server_settings={"application_name": APPLICATION_NAME})
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
-                await conn.add_listener(NOTIFY_CHANNEL, self._notified)
-                await conn.add_listener(queue.NOTIFY_CHANNEL, self._jobs_notified)
-                await conn.add_listener(recipients.NOTIFY_CHANNEL, self._recipients_notified)
+                for channel, handler in self._channels.items():
+                    await conn.add_listener(channel, handler)
                 delay = BACKOFF_START
                 if not first:
                     self.reconnects += 1

@@ -55,10 +55,8 @@ def _publish_after_commit(session: Session, event_row_id: int, *, deliveries: bo
 def _after_commit(session: Session) -> None:
     ids, deliveries = session.info.pop(_PENDING, []), session.info.pop(_DELIVERIES, False)
     BUS.publish(ids, deliveries=deliveries)
-    bind = session.get_bind()
-    if bind.dialect.name == "sqlite":
-        # Other processes on the file: the payloads PostgreSQL's NOTIFY carries ("<row id>:<deliveries>").
-        host_notify.send(bind.url.database, [f"{NOTIFY_CHANNEL} {row_id}:{int(deliveries)}" for row_id in ids])
+    # Other processes on a SQLite file: the payloads PostgreSQL's NOTIFY carries ("<row id>:<deliveries>").
+    host_notify.send_after_commit(session, NOTIFY_CHANNEL, [f"{row_id}:{int(deliveries)}" for row_id in ids])
     if sa_event.contains(session, "after_rollback", _after_rollback):
         sa_event.remove(session, "after_rollback", _after_rollback)
 

@@ -106,9 +106,7 @@ def _changed(session: Session) -> None:
 def _after_commit(session: Session) -> None:
     session.info.pop(_CHANGED, None)
     CACHE.clear()
-    bind = session.get_bind()
-    if bind.dialect.name == "sqlite":
-        host_notify.send(bind.url.database, [f"{NOTIFY_CHANNEL} "])
+    host_notify.send_after_commit(session, NOTIFY_CHANNEL, [""])
     if event.contains(session, "after_rollback", _after_rollback):
         event.remove(session, "after_rollback", _after_rollback)
 
